@@ -1,0 +1,122 @@
+using System.Buffers.Binary;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Pix2Pix.Domain.Networks;
+using Pix2Pix.Domain.Runtime;
+using TorchSharp.PyBridge;
+using static TorchSharp.torch;
+
+namespace Pix2Pix.Domain.Inference;
+
+/// <summary>
+/// A model package is one safetensors file: the generator's state_dict under the reference implementation's key
+/// names (<c>model.model.0.weight</c>, ...), so it loads in PyTorch with <c>safetensors.torch.load_file</c>, plus the
+/// <see cref="ModelManifest"/> as JSON in the header's <c>__metadata__</c> under the key <c>pix2pix</c>.
+/// </summary>
+public static class ModelPackage
+{
+    public const string FileExtension = ".safetensors";
+    public const string MediaType = "application/vnd.pix2pix.safetensors";
+    private const string MetadataKey = "pix2pix";
+    private const long MaxHeaderBytes = 100L * 1024 * 1024;
+
+    public static void Save(nn.Module generator, ModelManifest manifest, Stream destination)
+    {
+        // PyBridge writes the tensors; we add the manifest to the header (PyBridge has no metadata support).
+        using var plain = new MemoryStream();
+        generator.save_safetensors(plain, leaveOpen: true);
+        var bytes = plain.GetBuffer().AsSpan(0, (int)plain.Length);
+        long headerLength = checked((long)BinaryPrimitives.ReadUInt64LittleEndian(bytes));
+        var header = JsonNode.Parse(bytes.Slice(8, (int)headerLength))!.AsObject();
+        header["__metadata__"] = new JsonObject
+        {
+            ["format"] = "pt",
+            [MetadataKey] = JsonSerializer.Serialize(manifest, ModelManifest.Json),
+        };
+        var headerBytes = Encoding.UTF8.GetBytes(header.ToJsonString());
+        int padding = (8 - headerBytes.Length % 8) % 8; // the format lets the header end in spaces; aligns the data
+        Span<byte> length = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)(headerBytes.Length + padding));
+        destination.Write(length);
+        destination.Write(headerBytes);
+        for (int i = 0; i < padding; i++) destination.WriteByte((byte)' ');
+        destination.Write(bytes[(8 + (int)headerLength)..]);
+    }
+
+    public static void Save(nn.Module generator, ModelManifest manifest, string path) =>
+        AtomicFile.Write(path, stream => Save(generator, manifest, stream));
+
+    /// <summary>Reads only the manifest from a package's header.</summary>
+    public static ModelManifest ReadManifest(Stream package)
+    {
+        Span<byte> lengthBytes = stackalloc byte[8];
+        package.ReadExactly(lengthBytes);
+        long length = (long)BinaryPrimitives.ReadUInt64LittleEndian(lengthBytes);
+        if (length <= 0 || length > MaxHeaderBytes) throw new InvalidDataException("Not a model package: the safetensors header length is invalid.");
+        var headerBytes = new byte[length];
+        package.ReadExactly(headerBytes);
+        JsonNode? header;
+        try
+        {
+            header = JsonNode.Parse(headerBytes);
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException("Not a model package: the safetensors header is not JSON.", e);
+        }
+        var manifestJson = header?["__metadata__"]?[MetadataKey]?.GetValue<string>()
+            ?? throw new InvalidDataException("Not a model package: the safetensors file has no pix2pix manifest in __metadata__.");
+        var manifest = JsonSerializer.Deserialize<ModelManifest>(manifestJson, ModelManifest.Json)
+            ?? throw new InvalidDataException("Not a model package: the manifest is empty.");
+        if (manifest.Format != ModelManifest.CurrentFormat)
+            throw new InvalidDataException($"Unsupported model package format '{manifest.Format}' (this version reads {ModelManifest.CurrentFormat}).");
+        return manifest;
+    }
+
+    /// <summary>Rebuilds the generator a package describes and loads its weights (all keys must match).</summary>
+    public static (nn.Module<Tensor, Tensor> Generator, ModelManifest Manifest) Load(Stream package)
+    {
+        using var buffered = new MemoryStream();
+        package.CopyTo(buffered);
+        buffered.Position = 0;
+        var manifest = ReadManifest(buffered);
+        buffered.Position = 0;
+        var generator = NetworkFactory.CreateGenerator(manifest.ToNetworkOptions());
+        try
+        {
+            generator.load_safetensors(buffered, strict: true);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            generator.Dispose();
+            throw new InvalidDataException($"The package's weights do not fit a {manifest.Generator} generator: {e.Message}", e);
+        }
+        return (generator, manifest);
+    }
+
+    public static (nn.Module<Tensor, Tensor> Generator, ModelManifest Manifest) Load(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return Load(stream);
+    }
+
+    /// <summary>
+    /// Builds a package from a generator state_dict saved by the reference implementation (<c>latest_net_G.pth</c>,
+    /// a PyTorch pickle) and the manifest describing it. The pickle is read by PyBridge's unpickler, which rebuilds
+    /// only tensors and dictionaries and runs no code from the file.
+    /// </summary>
+    public static void ImportPytorchStateDict(Stream pth, ModelManifest manifest, Stream destination)
+    {
+        using var generator = NetworkFactory.CreateGenerator(manifest.ToNetworkOptions());
+        try
+        {
+            generator.load_py(pth, strict: true);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            throw new InvalidDataException($"The file is not a state_dict of a {manifest.Generator} generator with these settings: {e.Message}", e);
+        }
+        Save(generator, manifest, destination);
+    }
+}
