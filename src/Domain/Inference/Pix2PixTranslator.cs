@@ -50,6 +50,7 @@ public sealed class Pix2PixTranslator : IDisposable
     private Pix2PixTranslator(nn.Module<Tensor, Tensor> generator, ModelManifest manifest, TranslatorOptions options)
     {
         NativeMemory.EnsureConfigured();
+        LibTorchContext.EnsureNnpackDisabled();
         this.generator = generator;
         this.options = options;
         Manifest = manifest;

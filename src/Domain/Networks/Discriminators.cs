@@ -32,7 +32,7 @@ public sealed class PatchDiscriminator : Module<Tensor, Tensor>
         }
         previous = multiple;
         multiple = Math.Min(1 << layers, 8);
-        sequence.Add(new SafeConv2d(filters * previous, filters * multiple, kernelSize: 4, padding: 1, bias: bias));
+        sequence.Add(Conv2d(filters * previous, filters * multiple, kernel_size: 4, stride: 1, padding: 1, bias: bias));
         sequence.Add(Layers.Norm(norm, filters * multiple));
         sequence.Add(LeakyReLU(0.2, inplace: true));
         sequence.Add(new SafeConv2d(filters * multiple, 1, kernelSize: 4, padding: 1));

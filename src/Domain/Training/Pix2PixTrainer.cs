@@ -43,6 +43,7 @@ public sealed class Pix2PixTrainer
     public TrainingResult Run(CancellationToken cancellationToken = default)
     {
         var allocator = NativeMemory.EnsureConfigured();
+        LibTorchContext.EnsureNnpackDisabled();
         var device = TorchDevices.Resolve(options.Device);
         if (options.Threads > 0) set_num_threads(options.Threads);
         Directory.CreateDirectory(workDirectory);

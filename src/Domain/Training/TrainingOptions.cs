@@ -88,8 +88,8 @@ public sealed record TrainingOptions
         Check(PrefetchBatches >= 1, "prefetchBatches", "Must be at least 1.");
         Check(Network.InputChannels is 1 or 3, "inputChannels", "Must be 1 or 3.");
         Check(Network.OutputChannels is 1 or 3, "outputChannels", "Must be 1 or 3.");
-        Check(Network.GeneratorFilters is >= 1 and <= 1024, "generatorFilters", "Must be between 1 and 1024.");
-        Check(Network.DiscriminatorFilters is >= 1 and <= 1024, "discriminatorFilters", "Must be between 1 and 1024.");
+        Check(IsSupportedFilterCount(Network.GeneratorFilters), "generatorFilters", FilterCountRule);
+        Check(IsSupportedFilterCount(Network.DiscriminatorFilters), "discriminatorFilters", FilterCountRule);
         Check(Network.DiscriminatorLayers is >= 1 and <= 8, "discriminatorLayers", "Must be between 1 and 8.");
         Check(Network.Discriminator.Trim().ToLowerInvariant() is "basic" or "n_layers" or "pixel", "discriminator",
             $"Unknown discriminator '{Network.Discriminator}': use basic, n_layers or pixel.");
@@ -110,11 +110,21 @@ public sealed record TrainingOptions
                 $"{Network.Generator} needs sizes that are multiples of {architecture.SizeMultiple}; loadSize {LoadSize} is not.");
         }
         Check(CropSize is >= 1 and <= 8192, "cropSize", "Must be between 1 and 8192.");
+        int patchLayers = Network.Discriminator.Trim().ToLowerInvariant() switch { "basic" => 3, "n_layers" => Network.DiscriminatorLayers, _ => 0 };
+        int smallestSide = Preprocess is Preprocess.ScaleWidth ? Math.Min(CropSize, LoadSize) : CropSize;
+        Check(smallestSide >= 3 << patchLayers, patchLayers == 3 && Network.Discriminator != "n_layers" ? "cropSize" : "discriminatorLayers",
+            $"A {patchLayers}-layer PatchGAN needs training images of at least {3 << patchLayers} pixels a side; cropSize is {CropSize}.");
         Check(LoadSize is >= 1 and <= 8192, "loadSize", "Must be between 1 and 8192.");
         if (Preprocess == Preprocess.ResizeAndCrop)
             Check(LoadSize >= CropSize, "loadSize", $"loadSize ({LoadSize}) must be at least cropSize ({CropSize}).");
         return errors;
     }
+
+    // libtorch 2.10's oneDNN kernels read the padding of their 16-channel blocks uninitialized for some layer
+    // widths above 16 that are not multiples of 16 (NaN garbage then poisons training); these widths avoid it.
+    private const string FilterCountRule = "Must be 1, 2, 4, 8 or a multiple of 16 up to 1024.";
+
+    private static bool IsSupportedFilterCount(int filters) => filters is 1 or 2 or 4 or 8 || (filters % 16 == 0 && filters is >= 16 and <= 1024);
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid option.</summary>
     public void ThrowIfInvalid()
