@@ -1,7 +1,9 @@
+using System.IO.Compression;
 using Pix2Pix.Domain.Data;
 using Pix2Pix.Domain.Evaluation;
 using Pix2Pix.Domain.Inference;
 using Pix2Pix.Domain.Training;
+using SixLabors.ImageSharp;
 using static TorchSharp.torch;
 
 namespace Pix2Pix.Domain.Tests;
@@ -42,5 +44,187 @@ public class TrainingTests
         Assert.Equal(400, result.Iterations);
         Assert.True(trainedL1 < 0.5 * untrainedL1, $"trained {trainedL1:F4} vs untrained {untrainedL1:F4}");
         Assert.True(trainedL1 < 0.5 * identityL1, $"trained {trainedL1:F4} vs identity {identityL1:F4}");
+    }
+
+    [Fact]
+    public void Run_InterruptedAndResumed_EndsWithTheSameWeightsAndOptimizerStateAsAStraightRun()
+    {
+        var root = SyntheticDataset.Create(SyntheticDataset.CreateTempDirectory(), train: 8, val: 2);
+        var options = TestOptions.Tiny(epochs: 2, decayEpochs: 1) with { CheckpointEvery = 5, SnapshotEvery = 2 };
+        var dataset = DatasetRoot.Open(root);
+
+        var straightDirectory = SyntheticDataset.CreateTempDirectory();
+        var straight = new Recorder();
+        new Pix2PixTrainer(options, dataset, straightDirectory, straight).Run();
+
+        var resumedDirectory = SyntheticDataset.CreateTempDirectory();
+        using var cancel = new CancellationTokenSource();
+        var first = new Recorder { AfterIteration = p => { if (p.GlobalIteration == 11) cancel.Cancel(); } };
+        Assert.ThrowsAny<OperationCanceledException>(() => new Pix2PixTrainer(options, dataset, resumedDirectory, first).Run(cancel.Token));
+        // Whatever the process did in between must not matter: the checkpoint carries the RNG state.
+        random.manual_seed(999);
+        using (var noise = rand(1000)) { }
+        var second = new Recorder();
+        var result = new Pix2PixTrainer(options, dataset, resumedDirectory, second).Run();
+
+        Assert.True(result.Resumed);
+        Assert.Equal(Enumerable.Range(1, 24).Select(i => (long)i), first.Iterations.Concat(second.Iterations).Select(p => p.GlobalIteration));
+        Assert.Equal(2, second.Iterations[0].Epoch); // epoch 2, iteration 4: the epoch counter went on
+        Assert.Equal(4, second.Iterations[0].Iteration);
+        Assert.Equal(straight.Iterations.Select(p => p.Losses), first.Iterations.Concat(second.Iterations).Select(p => p.Losses));
+        foreach (var entry in new[] { "generator.bin", "discriminator.bin", "generator-adam.bin", "discriminator-adam.bin", "rng-cpu.bin" })
+            Assert.True(EntryBytes(Path.Combine(straightDirectory, "checkpoint.zip"), entry).SequenceEqual(EntryBytes(Path.Combine(resumedDirectory, "checkpoint.zip"), entry)), entry);
+    }
+
+    [Fact]
+    public void Run_SnapshotEveryTwoEpochs_GridsMetricsAndPackagesAtEpochs2And4AndTheEnd()
+    {
+        var root = SyntheticDataset.Create(SyntheticDataset.CreateTempDirectory(), train: 4, val: 3, test: 2);
+        var options = TestOptions.Tiny(epochs: 5) with { SnapshotEvery = 2, SnapshotImages = 2 };
+        var recorder = new Recorder();
+
+        var result = new Pix2PixTrainer(options, DatasetRoot.Open(root), SyntheticDataset.CreateTempDirectory(), recorder).Run();
+
+        Assert.Equal([2, 4, 5], recorder.Snapshots.Select(s => s.Epoch));
+        Assert.Equal([false, false, true], recorder.Snapshots.Select(s => s.IsFinal));
+        Assert.Same(recorder.Snapshots[^1], result.FinalSnapshot);
+        foreach (var snapshot in recorder.Snapshots)
+        {
+            Assert.Equal(3, snapshot.ValMetrics!.Images);
+            Assert.InRange(snapshot.ValMetrics.Ssim, -1, 1);
+            using var grid = Image.Load(snapshot.GridPng!);
+            Assert.Equal((3 * 32, 2 * 32), (grid.Width, grid.Height)); // input | output | target, two rows
+            Assert.Equal(snapshot.Epoch, ModelPackage.ReadManifest(File.OpenRead(snapshot.ModelPackagePath)).Epoch);
+        }
+        Assert.Null(recorder.Snapshots[0].TestMetrics);
+        Assert.Equal(2, result.FinalSnapshot.TestMetrics!.Images);
+    }
+
+    [Fact]
+    public void Run_ReportsEveryIterationWithScheduleLossesAndThroughput()
+    {
+        var root = SyntheticDataset.Create(SyntheticDataset.CreateTempDirectory(), train: 3, val: 1);
+        var options = TestOptions.Tiny(epochs: 1, decayEpochs: 2);
+        var recorder = new Recorder();
+
+        new Pix2PixTrainer(options, DatasetRoot.Open(root), SyntheticDataset.CreateTempDirectory(), recorder).Run();
+
+        Assert.Equal(9, recorder.Iterations.Count);
+        Assert.All(recorder.Iterations, p =>
+        {
+            Assert.Equal(9, p.TotalIterations);
+            Assert.Equal(3, p.TotalEpochs);
+            Assert.True(double.IsFinite(p.Losses.GeneratorGan) && p.Losses.GeneratorL1 > 0 && p.Losses.DiscriminatorReal > 0 && p.Losses.DiscriminatorFake > 0);
+            Assert.True(p.ImagesPerSecond > 0);
+        });
+        var firstOfEachEpoch = recorder.Iterations.Where(p => p.Iteration == 1).Select(p => p.LearningRate).ToList();
+        Assert.Equal(3, firstOfEachEpoch.Count);
+        Assert.Equal(2e-4, firstOfEachEpoch[0], 1e-12);
+        Assert.Equal(2e-4 * 2 / 3, firstOfEachEpoch[1], 1e-12);
+        Assert.Equal(2e-4 / 3, firstOfEachEpoch[2], 1e-12);
+        Assert.Equal(1.0, recorder.Iterations[^1].Progress);
+    }
+
+    [Fact]
+    public void Run_Cancelled_WritesACheckpointAtTheCurrentIterationAndThrows()
+    {
+        var root = SyntheticDataset.Create(SyntheticDataset.CreateTempDirectory(), train: 6, val: 1);
+        var directory = SyntheticDataset.CreateTempDirectory();
+        using var cancel = new CancellationTokenSource();
+        var recorder = new Recorder { AfterIteration = p => { if (p.GlobalIteration == 4) cancel.Cancel(); } };
+
+        var trainer = new Pix2PixTrainer(TestOptions.Tiny(epochs: 3), DatasetRoot.Open(root), directory, recorder);
+        Assert.ThrowsAny<OperationCanceledException>(() => trainer.Run(cancel.Token));
+
+        Assert.True(File.Exists(trainer.CheckpointPath));
+        Assert.Equal(new TrainingPosition(1, 4, 4), recorder.Checkpoints.Single().Position);
+    }
+
+    [Fact]
+    public void Run_CheckpointFromAnotherSeed_RefusesToResume()
+    {
+        var root = SyntheticDataset.Create(SyntheticDataset.CreateTempDirectory(), train: 2, val: 0);
+        var directory = SyntheticDataset.CreateTempDirectory();
+        new Pix2PixTrainer(TestOptions.Tiny(epochs: 1), DatasetRoot.Open(root), directory).Run();
+        var other = new Pix2PixTrainer(TestOptions.Tiny(epochs: 1) with { Seed = 8 }, DatasetRoot.Open(root), directory);
+        Assert.Throws<InvalidOperationException>(() => other.Run());
+    }
+
+    [Fact]
+    public void Constructor_CropLargerThanImages_NamesTheFile()
+    {
+        var root = SyntheticDataset.Create(SyntheticDataset.CreateTempDirectory(), train: 2, val: 0, size: 32);
+        var options = TestOptions.Tiny() with { Preprocess = Preprocess.Crop, CropSize = 64, Network = TestOptions.Tiny().Network };
+        var error = Assert.Throws<DatasetException>(() => new Pix2PixTrainer(options, DatasetRoot.Open(root), SyntheticDataset.CreateTempDirectory()));
+        Assert.Equal("train/000.png", error.File);
+    }
+
+    [Theory]
+    [InlineData(nameof(TrainingOptions.CropSize), "cropSize")]
+    [InlineData(nameof(TrainingOptions.LoadSize), "loadSize")]
+    [InlineData("Generator", "generator")]
+    [InlineData("Discriminator", "discriminator")]
+    [InlineData("GeneratorFilters", "generatorFilters")]
+    [InlineData("DiscriminatorLayers", "discriminatorLayers")]
+    [InlineData(nameof(TrainingOptions.BatchSize), "batchSize")]
+    public void Validate_ImpossibleOption_NamesTheField(string change, string field)
+    {
+        var options = new TrainingOptions();
+        options = change switch
+        {
+            "CropSize" => options with { CropSize = 200, LoadSize = 286 },          // not a multiple of 256 for unet_256
+            "LoadSize" => options with { LoadSize = 128 },                           // smaller than the 256 crop
+            "Generator" => options with { Network = options.Network with { Generator = "unet_100" } },
+            "Discriminator" => options with { Network = options.Network with { Discriminator = "huge" } },
+            "GeneratorFilters" => options with { Network = options.Network with { GeneratorFilters = 24 } },
+            "DiscriminatorLayers" => options with { Network = options.Network with { Discriminator = "n_layers", DiscriminatorLayers = 7 } },
+            _ => options with { BatchSize = 0 },
+        };
+        var errors = options.Validate();
+        Assert.Contains(field, errors.Keys);
+        Assert.Equal(field, Assert.Throws<ArgumentException>(options.ThrowIfInvalid).ParamName);
+    }
+
+    [Fact]
+    public void Validate_Defaults_AreThePapersRecipeAndValid()
+    {
+        var options = new TrainingOptions();
+        Assert.Empty(options.Validate());
+        Assert.Equal((100, 100, 1, 2e-4, 0.5, 0.999, 100.0, 286, 256), (options.Epochs, options.DecayEpochs, options.BatchSize, options.LearningRate, options.Beta1, options.Beta2, options.LambdaL1, options.LoadSize, options.CropSize));
+        Assert.Equal(("unet_256", "basic", GanMode.Vanilla, LrPolicy.Linear, 10), (options.Network.Generator, options.Network.Discriminator, options.GanMode, options.LrPolicy, options.SnapshotEvery));
+    }
+
+    [Theory]
+    [InlineData(LrPolicy.Linear, 1, 1.0)]
+    [InlineData(LrPolicy.Linear, 100, 1.0)]
+    [InlineData(LrPolicy.Linear, 101, 100.0 / 101)]
+    [InlineData(LrPolicy.Linear, 200, 1.0 / 101)]
+    [InlineData(LrPolicy.Step, 50, 1.0)]
+    [InlineData(LrPolicy.Step, 51, 0.1)]
+    [InlineData(LrPolicy.Cosine, 1, 1.0)]
+    [InlineData(LrPolicy.Cosine, 101, 0.5)]
+    public void LearningRate_AtEpoch_FollowsThePolicy(LrPolicy policy, int epoch, double factor)
+    {
+        var options = new TrainingOptions { LrPolicy = policy };
+        Assert.Equal(2e-4 * factor, LearningRateSchedule.At(options, epoch), 12);
+    }
+
+    [Fact]
+    public void GanLoss_VanillaAndLsgan_MatchTheirDefinitions()
+    {
+        using var logits = tensor(new[] { 0f, 2f });
+        using var vanillaReal = GanLoss.Compute(GanMode.Vanilla, logits, targetIsReal: true);
+        using var lsganFake = GanLoss.Compute(GanMode.Lsgan, logits, targetIsReal: false);
+        Assert.Equal((Math.Log(2) + Math.Log(1 + Math.Exp(-2))) / 2, vanillaReal.item<float>(), 5);
+        Assert.Equal((0 + 4) / 2.0, lsganFake.item<float>(), 5);
+    }
+
+    private static byte[] EntryBytes(string zipPath, string entry)
+    {
+        using var zip = ZipFile.OpenRead(zipPath);
+        using var stream = zip.GetEntry(entry)!.Open();
+        using var buffer = new MemoryStream();
+        stream.CopyTo(buffer);
+        return buffer.ToArray();
     }
 }

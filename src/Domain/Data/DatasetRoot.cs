@@ -19,6 +19,10 @@ public sealed class DatasetRoot
     public DatasetSplit? TestSplit { get; }
     public DatasetLayout Layout => TrainSplit.Layout;
 
+    /// <summary>A dataset made of splits opened separately (for example a bare folder of aligned images as train).</summary>
+    public static DatasetRoot Of(DatasetSplit train, DatasetSplit? val = null, DatasetSplit? test = null) =>
+        new(Path.GetDirectoryName(train.Directory) ?? train.Directory, train, val, test);
+
     public static DatasetRoot Open(string directory, DatasetLimits? limits = null)
     {
         directory = Path.GetFullPath(directory);

@@ -30,7 +30,8 @@ public sealed class PrefetchingBatchReader
     /// <param name="firstEpoch">1-based epoch to start in.</param>
     /// <param name="iterationsDone">Iterations of <paramref name="firstEpoch"/> already trained (skipped).</param>
     /// <param name="lastEpoch">Last epoch, inclusive.</param>
-    public IEnumerable<TrainingBatch> Read(int firstEpoch, int iterationsDone, int lastEpoch, CancellationToken cancellationToken = default)
+    /// <remarks>The consumer decides when to stop (cancellation included); abandoned look-ahead just finishes.</remarks>
+    public IEnumerable<TrainingBatch> Read(int firstEpoch, int iterationsDone, int lastEpoch)
     {
         var pending = new Queue<Task<TrainingBatch>>();
         using var positions = Positions(firstEpoch, iterationsDone, lastEpoch).GetEnumerator();
@@ -41,7 +42,7 @@ public sealed class PrefetchingBatchReader
                 while (pending.Count < lookahead && positions.MoveNext())
                 {
                     var (epoch, iteration, indices) = positions.Current;
-                    pending.Enqueue(Task.Run(() => LoadBatch(epoch, iteration, indices), cancellationToken));
+                    pending.Enqueue(Task.Run(() => LoadBatch(epoch, iteration, indices)));
                 }
                 if (pending.Count == 0) yield break;
                 yield return pending.Dequeue().GetAwaiter().GetResult();

@@ -111,7 +111,8 @@ public sealed class Pix2PixTranslator : IDisposable
         return results;
     }
 
-    private sealed record Prepared(int Index, float[] Data, int NetworkWidth, int NetworkHeight, int Width, int Height);
+    /// <param name="Data">Channel-major pixels, DataWidth × DataHeight: the resized image, or the original before padding.</param>
+    private sealed record Prepared(int Index, float[] Data, int DataWidth, int DataHeight, int NetworkWidth, int NetworkHeight, int Width, int Height);
 
     private Prepared Prepare(Image<Rgb24> image, FitMode mode, int index)
     {
@@ -120,10 +121,11 @@ public sealed class Pix2PixTranslator : IDisposable
         {
             int width = Manifest.TrainingWidth, height = Manifest.TrainingHeight;
             using var resized = image.Clone(c => c.Resize(width, height, KnownResamplers.Bicubic));
-            return new Prepared(index, ImageTensors.ToChannelMajor(resized, 0, 0, width, height, false, channels), width, height, image.Width, image.Height);
+            return new Prepared(index, ImageTensors.ToChannelMajor(resized, 0, 0, width, height, false, channels),
+                width, height, width, height, image.Width, image.Height);
         }
         return new Prepared(index, ImageTensors.ToChannelMajor(image, 0, 0, image.Width, image.Height, false, channels),
-            RoundUp(image.Width), RoundUp(image.Height), image.Width, image.Height);
+            image.Width, image.Height, RoundUp(image.Width), RoundUp(image.Height), image.Width, image.Height);
     }
 
     private float[][] Forward(Prepared[] group)
@@ -136,13 +138,13 @@ public sealed class Pix2PixTranslator : IDisposable
             using var paperMode = lockTaken ? GeneratorMode.Enter(generator, InferenceMode.Paper, options.Seed) : null;
             using var scope = NewDisposeScope();
             using var inference = inference_mode();
-            int channels = Manifest.InputChannels, width = group[0].Width, height = group[0].Height;
-            var inputs = group.Select(p => Pad(tensor(p.Data, [1, channels, height, width]), p.NetworkWidth, p.NetworkHeight));
+            int channels = Manifest.InputChannels;
+            var inputs = group.Select(p => Pad(tensor(p.Data, [1, channels, p.DataHeight, p.DataWidth]), p.NetworkWidth, p.NetworkHeight));
             var batch = cat(inputs.ToArray(), 0).to(device);
             if (options.Precision == InferencePrecision.BFloat16) batch = ChannelsLast(batch.to(ScalarType.BFloat16));
             var output = generator.forward(batch).to(ScalarType.Float32).cpu();
             return Enumerable.Range(0, group.Length)
-                .Select(i => output[i].narrow(1, 0, group[i].Height).narrow(2, 0, group[i].Width).contiguous().data<float>().ToArray())
+                .Select(i => output[i].narrow(1, 0, group[i].DataHeight).narrow(2, 0, group[i].DataWidth).contiguous().data<float>().ToArray())
                 .ToArray();
         }
         finally
@@ -169,7 +171,7 @@ public sealed class Pix2PixTranslator : IDisposable
     {
         if (mode == FitMode.Pad)
             return ImageTensors.FromChannelMajor(output, Manifest.OutputChannels, prepared.Width, prepared.Height);
-        var image = ImageTensors.FromChannelMajor(output, Manifest.OutputChannels, prepared.NetworkWidth, prepared.NetworkHeight);
+        var image = ImageTensors.FromChannelMajor(output, Manifest.OutputChannels, prepared.DataWidth, prepared.DataHeight);
         if (image.Width != prepared.Width || image.Height != prepared.Height)
             image.Mutate(c => c.Resize(prepared.Width, prepared.Height, KnownResamplers.Bicubic));
         return image;

@@ -73,7 +73,7 @@ public sealed class Pix2PixTrainer
         {
             var clock = Stopwatch.StartNew();
             int currentEpoch = 0;
-            foreach (var batch in reader.Read(position.Epoch, position.IterationsDone, options.TotalEpochs, cancellationToken))
+            foreach (var batch in reader.Read(position.Epoch, position.IterationsDone, options.TotalEpochs))
             {
                 if (cancellationToken.IsCancellationRequested)
                 {

@@ -1,0 +1,34 @@
+using System.Globalization;
+
+namespace Pix2Pix.Bench;
+
+public sealed record BenchArguments(string Command, Dictionary<string, string> Values)
+{
+    public static BenchArguments Parse(string[] args)
+    {
+        var values = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (int i = 1; i < args.Length; i++)
+        {
+            if (!args[i].StartsWith("--", StringComparison.Ordinal)) continue;
+            bool hasValue = i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal);
+            values[args[i][2..]] = hasValue ? args[++i] : "true";
+        }
+        return new BenchArguments(args.Length > 0 ? args[0] : "", values);
+    }
+
+    public int Int(string name, int fallback) => Values.TryGetValue(name, out var v) ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
+    public string? String(string name) => Values.GetValueOrDefault(name);
+    public bool Flag(string name) => Values.ContainsKey(name);
+
+    public static int Usage()
+    {
+        Console.Error.WriteLine("""
+            usage: Pix2Pix.Bench <command> [options]
+              info                                         parameter counts of the default networks
+              train --size 256 --batch 1 --steps 200       trainer vs bare step time, RSS, GFLOP/s
+                    [--data DIR] [--threads N] [--generator unet_256]
+              infer --size 256 --batch 1 [--iterations 30] [--threads N] [--precision float32|bfloat16]
+            """);
+        return 2;
+    }
+}

@@ -1,0 +1,210 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Pix2Pix.Domain.Data;
+using Pix2Pix.Domain.Inference;
+using Pix2Pix.Domain.Networks;
+using Pix2Pix.Domain.Runtime;
+using Pix2Pix.Domain.Training;
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.PixelFormats;
+using static TorchSharp.torch;
+
+namespace Pix2Pix.Bench;
+
+public static class Benchmarks
+{
+    public static int Info(BenchArguments arguments)
+    {
+        var options = new NetworkOptions();
+        using var generator = NetworkFactory.CreateGenerator(options);
+        using var discriminator = NetworkFactory.CreateDiscriminator(options);
+        Emit(new { command = "info", generator = options.Generator, discriminator = options.Discriminator,
+            params_G = NetworkFactory.CountParameters(generator), params_D = NetworkFactory.CountParameters(discriminator) });
+        return 0;
+    }
+
+    /// <summary>
+    /// Trainer: Pix2PixTrainer on an aligned dataset read from disk through the prefetching pipeline, timed per
+    /// iteration as the trainer reports it (data wait included). Bare: the same networks and optimizers stepping on
+    /// one batch already in memory, in the same process.
+    /// </summary>
+    public static int Train(BenchArguments arguments)
+    {
+        int size = arguments.Int("size", 256), batch = arguments.Int("batch", 1), steps = arguments.Int("steps", 200);
+        int threads = arguments.Int("threads", 0);
+        string allocator = NativeMemory.EnsureConfigured();
+        var options = new TrainingOptions
+        {
+            Network = new NetworkOptions { Generator = arguments.String("generator") ?? "unet_256" },
+            CropSize = size,
+            LoadSize = size + size / 8 + (size >= 256 ? 0 : 2), // 286 for 256, as the paper
+            BatchSize = batch,
+            Epochs = 1000,
+            DecayEpochs = 0,
+            SnapshotEvery = 100_000,
+            CheckpointEvery = int.MaxValue,
+            Threads = threads,
+            Seed = 1,
+        };
+        if (size == 256) options = options with { LoadSize = 286 };
+        string dataDirectory = arguments.String("data") ?? SyntheticAlignedSet(size, count: 64);
+        var split = DatasetSplit.Open(dataDirectory);
+        Log($"train: {split.Count} images from {dataDirectory}, {steps} steps, batch {batch}, {size}², allocator {allocator}");
+
+        // Bare halves before and after the trainer, so slow drifts of a shared machine hit both sides alike.
+        int bareSteps = Math.Max(4, Math.Min(steps, 40) / 2);
+        var bare = BareSteps(options, size, batch, bareSteps);
+        var stepSeconds = new List<double>();
+        double rssAtStep20 = 0;
+        var observer = new StepRecorder(steps, progress =>
+        {
+            if (progress.GlobalIteration > 3) stepSeconds.Add(batch / progress.ImagesPerSecond);
+            if (progress.GlobalIteration == 20) rssAtStep20 = NativeMemory.ResidentBytes() / 1048576.0;
+            if (progress.GlobalIteration % 20 == 0) Log($"  trainer step {progress.GlobalIteration}: {batch / progress.ImagesPerSecond:F3} s, RSS {NativeMemory.ResidentBytes() / 1048576.0:F0} MB");
+        });
+        var work = Directory.CreateTempSubdirectory("pix2pix-bench-");
+        try
+        {
+            new Pix2PixTrainer(options, DatasetRoot.Of(split), work.FullName, observer).Run();
+        }
+        catch (StepRecorder.Done)
+        {
+        }
+        double rssEnd = NativeMemory.ResidentBytes() / 1048576.0;
+        work.Delete(recursive: true);
+
+        bare.AddRange(BareSteps(options, size, batch, bareSteps));
+        double trainerMedian = Median(stepSeconds), bareMedian = Median(bare);
+        double gflop = TrainingStepGflop(options.Network, size, batch);
+        Emit(new
+        {
+            command = "train", size, batch, steps, threads = get_num_threads(), allocator,
+            step_s_median = Math.Round(trainerMedian, 4), bare_step_s_median = Math.Round(bareMedian, 4),
+            ratio = Math.Round(bareMedian / trainerMedian, 3),
+            rss_mb_step20 = Math.Round(rssAtStep20), rss_mb_end = Math.Round(rssEnd),
+            gflop_per_step = Math.Round(gflop, 1), gflops_per_s = Math.Round(gflop / bareMedian, 1),
+        });
+        return 0;
+    }
+
+    public static int Infer(BenchArguments arguments)
+    {
+        int size = arguments.Int("size", 256), batch = arguments.Int("batch", 1), iterations = arguments.Int("iterations", 30);
+        if (arguments.Int("threads", 0) is > 0 and var threads) set_num_threads(threads);
+        var precision = Enum.Parse<InferencePrecision>(arguments.String("precision") ?? "Float32", ignoreCase: true);
+        var manifest = new ModelManifest { TrainingWidth = size, TrainingHeight = size };
+        random.manual_seed(1);
+        using var package = new MemoryStream();
+        using (var generator = NetworkFactory.CreateGenerator(manifest.ToNetworkOptions()))
+            ModelPackage.Save(generator, manifest, package);
+        package.Position = 0;
+        using var translator = Pix2PixTranslator.Load(package, new TranslatorOptions { Precision = precision });
+        var images = Enumerable.Range(0, batch).Select(_ => new Image<Rgb24>(size, size, new Rgb24(90, 140, 200))).ToList();
+
+        var perImage = new List<double>();
+        for (int i = 0; i < iterations + 3; i++)
+        {
+            var clock = Stopwatch.StartNew();
+            foreach (var output in translator.TranslateBatch(images, FitMode.Pad)) output.Dispose();
+            if (i >= 3) perImage.Add(clock.Elapsed.TotalMilliseconds / batch);
+        }
+        images.ForEach(i => i.Dispose());
+        Emit(new { command = "infer", size, batch, precision = precision.ToString(), threads = get_num_threads(),
+            ms_per_image = Math.Round(Median(perImage), 2), allocator = NativeMemory.EnsureConfigured() });
+        return 0;
+    }
+
+    private static List<double> BareSteps(TrainingOptions options, int size, int batch, int steps)
+    {
+        random.manual_seed(2);
+        using var model = new Pix2PixModel(options, CPU);
+        using var input = rand(batch, 3, size, size) * 2 - 1;
+        using var target = rand(batch, 3, size, size) * 2 - 1;
+        var seconds = new List<double>();
+        for (int i = 0; i < steps + 3; i++)
+        {
+            var clock = Stopwatch.StartNew();
+            model.TrainStep(input, target);
+            if (i >= 3) seconds.Add(clock.Elapsed.TotalSeconds);
+        }
+        Log($"bare: median {Median(seconds):F3} s over {steps} steps");
+        return seconds;
+    }
+
+    /// <summary>
+    /// Multiply-adds ×2 of one step: G forward once and backward (≈2× forward); D forward three times (fake for D,
+    /// real, fake for G), backward twice for its own update (≈2× forward each) and once more for G's gradient.
+    /// </summary>
+    private static double TrainingStepGflop(NetworkOptions network, int size, int batch)
+    {
+        double generator = ForwardFlops(NetworkFactory.CreateGenerator(network), [batch, network.InputChannels, size, size]);
+        double discriminator = ForwardFlops(NetworkFactory.CreateDiscriminator(network), [batch, network.InputChannels + network.OutputChannels, size, size]);
+        return (3 * generator + 8 * discriminator) / 1e9;
+    }
+
+    private static double ForwardFlops(nn.Module<Tensor, Tensor> network, long[] shape)
+    {
+        double flops = 0;
+        foreach (var module in network.modules().OfType<nn.Module<Tensor, Tensor>>())
+        {
+            var weight = module.named_parameters(recurse: false).FirstOrDefault(p => p.name == "weight").parameter;
+            if (weight is null || weight.dim() != 4) continue;
+            bool transposed = module is TorchSharp.Modules.ConvTranspose2d;
+            module.register_forward_hook((_, input, output) =>
+            {
+                var positions = transposed ? input.numel() / input.shape[1] : output.numel() / output.shape[1];
+                flops += 2.0 * positions * weight.numel();
+                return output;
+            });
+        }
+        using (no_grad())
+        using (var input = zeros(shape))
+            network.forward(input).Dispose();
+        network.Dispose();
+        return flops;
+    }
+
+    private static string SyntheticAlignedSet(int size, int count)
+    {
+        var directory = Directory.CreateTempSubdirectory("pix2pix-bench-data-").FullName;
+        var random = new Random(1);
+        for (int i = 0; i < count; i++)
+        {
+            using var image = new Image<Rgb24>(2 * size, size);
+            image.ProcessPixelRows(rows =>
+            {
+                for (int y = 0; y < rows.Height; y++)
+                {
+                    var row = rows.GetRowSpan(y);
+                    for (int x = 0; x < row.Length; x++)
+                        row[x] = new Rgb24((byte)(x * 7 + i), (byte)(y * 3 + random.Next(8)), (byte)((x ^ y) + i));
+                }
+            });
+            image.SaveAsJpeg(Path.Combine(directory, $"{i:D3}.jpg"));
+        }
+        return directory;
+    }
+
+    private static double Median(List<double> values)
+    {
+        if (values.Count == 0) return double.NaN;
+        var sorted = values.Order().ToList();
+        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
+    }
+
+    private static void Emit(object measurement) => Console.WriteLine(JsonSerializer.Serialize(measurement));
+
+    private static void Log(string message) => Console.Error.WriteLine(message.ToString(CultureInfo.InvariantCulture));
+
+    private sealed class StepRecorder(int steps, Action<IterationProgress> onStep) : ITrainingObserver
+    {
+        public sealed class Done : Exception;
+
+        public void OnIteration(IterationProgress progress)
+        {
+            onStep(progress);
+            if (progress.GlobalIteration >= steps + 3) throw new Done();
+        }
+    }
+}

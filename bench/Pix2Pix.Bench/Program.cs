@@ -1,0 +1,12 @@
+using Pix2Pix.Bench;
+
+// One JSON line per measurement on stdout; progress on stderr.
+// dotnet run -c Release --project bench/Pix2Pix.Bench -- info | train [...] | infer [...]
+var arguments = BenchArguments.Parse(args);
+return arguments.Command switch
+{
+    "info" => Benchmarks.Info(arguments),
+    "train" => Benchmarks.Train(arguments),
+    "infer" => Benchmarks.Infer(arguments),
+    _ => BenchArguments.Usage(),
+};

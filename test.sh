@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs every test of the solution. Run as root on Debian/Ubuntu, it first installs what the tests need.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  missing=()
+  # libtorch + glibc malloc grows memory every training step; tests run with jemalloc preloaded (tests/test.runsettings).
+  ldconfig -p | grep -q 'libjemalloc.so.2' || missing+=(libjemalloc2)
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "Installing ${missing[*]} ..."
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+elif ! ldconfig -p 2>/dev/null | grep -q 'libjemalloc.so.2'; then
+  echo "warning: libjemalloc2 is not installed; tests fall back to tuned glibc malloc (install it: apt-get install libjemalloc2)" >&2
+fi
+
+exec dotnet test Pix2Pix.Service.sln -c Release "$@"
