@@ -27,12 +27,13 @@ public class InferenceTests
 
     private static (nn.Module<Tensor, Tensor> Generator, byte[] Package) TrainedLikeGenerator(ModelManifest manifest, int seed = 3)
     {
-        random.manual_seed(seed);
-        var generator = NetworkFactory.CreateGenerator(manifest.ToNetworkOptions());
+        using var rng = new Generator((ulong)seed, CPU);
+        var generator = NetworkFactory.CreateGenerator(manifest.ToNetworkOptions(), rng);
         // Move the batch-norm running statistics away from their initial values, as training does.
         generator.train();
         using (no_grad())
-            for (int i = 0; i < 3; i++) generator.forward(randn(2, manifest.InputChannels, manifest.TrainingHeight, manifest.TrainingWidth)).Dispose();
+            for (int i = 0; i < 3; i++) generator.forward(randn(2, manifest.InputChannels, manifest.TrainingHeight, manifest.TrainingWidth, generator: rng)).Dispose();
+        NetworkFactory.UseForDropout(generator, null);
         generator.eval();
         return (generator, PackageOf(generator, manifest));
     }

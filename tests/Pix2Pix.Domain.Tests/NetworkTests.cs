@@ -82,7 +82,7 @@ public class NetworkTests
     public void Dropout_PerArchitecture_MatchesReference(string name, bool dropout, int expected)
     {
         using var generator = NetworkFactory.CreateGenerator(new NetworkOptions { Generator = name, Dropout = dropout, GeneratorFilters = 8 });
-        Assert.Equal(expected, generator.modules().Count(m => m is TorchSharp.Modules.Dropout));
+        Assert.Equal(expected, generator.modules().Count(m => m is SeededDropout));
     }
 
     [Theory]

@@ -5,15 +5,17 @@ namespace Pix2Pix.Domain.Inference;
 
 /// <summary>
 /// Puts a generator in its inference mode for a block and restores it afterwards. <see cref="InferenceMode.Paper"/>
-/// runs in train mode (batch statistics, dropout) but leaves the running statistics untouched (momentum 0) and draws
-/// dropout from a fixed seed, restoring the caller's RNG state on exit so training randomness is unaffected.
+/// runs in train mode (batch statistics, dropout) but leaves the running statistics untouched (momentum 0) and
+/// draws dropout from a generator of its own seeded with <c>seed</c>, so the same input gives the same output and
+/// a training run evaluating in this mode keeps its own random stream.
 /// </summary>
 public sealed class GeneratorMode : IDisposable
 {
     private readonly nn.Module generator;
     private readonly bool wasTraining;
     private readonly List<(NormBase Norm, double? Momentum)> norms = [];
-    private readonly Tensor? savedRngState;
+    private readonly Generator? dropoutRandom;
+    private readonly List<(Networks.SeededDropout Dropout, Generator? Random)> dropouts = [];
 
     private GeneratorMode(nn.Module generator, InferenceMode mode, long seed)
     {
@@ -31,8 +33,13 @@ public sealed class GeneratorMode : IDisposable
                 norms.Add((norm, norm.momentum));
                 norm.momentum = 0.0;
             }
-        savedRngState = random.get_rng_state();
-        random.manual_seed(seed);
+        var device = generator.parameters().First().device;
+        dropoutRandom = new Generator((ulong)seed, device);
+        foreach (var dropout in generator.modules().OfType<Networks.SeededDropout>())
+        {
+            dropouts.Add((dropout, dropout.Generator));
+            dropout.Generator = dropoutRandom;
+        }
     }
 
     public static GeneratorMode Enter(nn.Module generator, InferenceMode mode, long seed = 0) => new(generator, mode, seed);
@@ -40,11 +47,8 @@ public sealed class GeneratorMode : IDisposable
     public void Dispose()
     {
         foreach (var (norm, momentum) in norms) norm.momentum = momentum;
-        if (savedRngState is not null)
-        {
-            random.set_rng_state(savedRngState);
-            savedRngState.Dispose();
-        }
+        foreach (var (dropout, random) in dropouts) dropout.Generator = random;
+        dropoutRandom?.Dispose();
         generator.train(wasTraining);
     }
 }

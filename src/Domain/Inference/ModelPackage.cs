@@ -82,7 +82,7 @@ public static class ModelPackage
         buffered.Position = 0;
         var manifest = ReadManifest(buffered);
         buffered.Position = 0;
-        var generator = NetworkFactory.CreateGenerator(manifest.ToNetworkOptions());
+        var generator = NetworkFactory.CreateGeneratorForLoading(manifest.ToNetworkOptions());
         try
         {
             generator.load_safetensors(buffered, strict: true);
@@ -108,7 +108,7 @@ public static class ModelPackage
     /// </summary>
     public static void ImportPytorchStateDict(Stream pth, ModelManifest manifest, Stream destination)
     {
-        using var generator = NetworkFactory.CreateGenerator(manifest.ToNetworkOptions());
+        using var generator = NetworkFactory.CreateGeneratorForLoading(manifest.ToNetworkOptions());
         try
         {
             generator.load_py(pth, strict: true);

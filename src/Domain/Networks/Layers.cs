@@ -21,8 +21,15 @@ internal static class Layers
     /// </summary>
     public static bool ConvBias(NormKind kind) => kind == NormKind.Instance;
 
+    // TorchSharp 0.107's init.normal_ ignores its generator argument and draws from the process-wide one.
+    private static void Normal(Tensor parameter, double mean, double std, Generator? generator)
+    {
+        using var values = randn(parameter.shape, parameter.dtype, parameter.device, generator: generator);
+        parameter.copy_(values.mul_(std).add_(mean));
+    }
+
     /// <summary>The reference's <c>init_weights(init_type='normal', init_gain=0.02)</c>.</summary>
-    public static void InitNormal(Module module, double gain = 0.02)
+    public static void InitNormal(Module module, Generator? generator, double gain = 0.02)
     {
         using var noGrad = torch.no_grad();
         foreach (var (_, child) in module.named_modules())
@@ -32,14 +39,14 @@ internal static class Layers
                 case TorchSharp.Modules.Conv2d or TorchSharp.Modules.ConvTranspose2d or SafeConv2d:
                     foreach (var (name, parameter) in child.named_parameters(recurse: false))
                     {
-                        if (name == "weight") init.normal_(parameter, 0.0, gain);
+                        if (name == "weight") Normal(parameter, 0.0, gain, generator);
                         else if (name == "bias") init.zeros_(parameter);
                     }
                     break;
                 case TorchSharp.Modules.BatchNorm2d:
                     foreach (var (name, parameter) in child.named_parameters(recurse: false))
                     {
-                        if (name == "weight") init.normal_(parameter, 1.0, gain);
+                        if (name == "weight") Normal(parameter, 1.0, gain, generator);
                         else if (name == "bias") init.zeros_(parameter);
                     }
                     break;

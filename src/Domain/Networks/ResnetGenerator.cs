@@ -62,7 +62,7 @@ public sealed class ResnetBlock : Module<Tensor, Tensor>
             Layers.Norm(norm, channels),
             ReLU(inplace: true),
         };
-        if (dropout) layers.Add(Dropout(0.5));
+        if (dropout) layers.Add(new SeededDropout(0.5));
         layers.Add(ReflectionPad2d(1));
         layers.Add(Conv2d(channels, channels, kernel_size: 3, bias: bias));
         layers.Add(Layers.Norm(norm, channels));

@@ -72,7 +72,7 @@ public sealed class UnetSkipConnectionBlock : Module<Tensor, Tensor>
             layers.Add(ReLU(inplace: true));
             layers.Add(ConvTranspose2d(innerChannels * 2, outerChannels, kernel_size: 4, stride: 2, padding: 1, bias: bias));
             layers.Add(Layers.Norm(norm, outerChannels));
-            if (useDropout) layers.Add(Dropout(0.5));
+            if (useDropout) layers.Add(new SeededDropout(0.5));
         }
         model = Sequential(layers);
         RegisterComponents();

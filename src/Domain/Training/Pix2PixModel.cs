@@ -20,8 +20,9 @@ public sealed class Pix2PixModel : IDisposable
     {
         this.options = options;
         Device = device;
-        Generator = NetworkFactory.CreateGenerator(options.Network);
-        Discriminator = NetworkFactory.CreateDiscriminator(options.Network);
+        Random = new torch.Generator((ulong)options.Seed, device);
+        Generator = NetworkFactory.CreateGenerator(options.Network, Random);
+        Discriminator = NetworkFactory.CreateDiscriminator(options.Network, Random);
         Generator.to(device);
         Discriminator.to(device);
         Generator.train();
@@ -31,6 +32,9 @@ public sealed class Pix2PixModel : IDisposable
     }
 
     public Device Device { get; }
+
+    /// <summary>The run's own randomness: initial weights, then dropout. Part of the checkpoint.</summary>
+    public torch.Generator Random { get; }
     public nn.Module<Tensor, Tensor> Generator { get; }
     public nn.Module<Tensor, Tensor> Discriminator { get; }
     public Adam GeneratorOptimizer { get; }
@@ -79,5 +83,6 @@ public sealed class Pix2PixModel : IDisposable
         DiscriminatorOptimizer.Dispose();
         Generator.Dispose();
         Discriminator.Dispose();
+        Random.Dispose();
     }
 }

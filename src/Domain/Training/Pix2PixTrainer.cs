@@ -48,8 +48,6 @@ public sealed class Pix2PixTrainer
         if (options.Threads > 0) set_num_threads(options.Threads);
         Directory.CreateDirectory(workDirectory);
 
-        random.manual_seed(options.Seed);
-        if (device.type == TorchSharp.DeviceType.CUDA) cuda.manual_seed_all(options.Seed);
         using var model = new Pix2PixModel(options, device);
         var sampleOptions = options.ToSampleOptions();
         var trainLoader = new SampleLoader(dataset.TrainSplit, sampleOptions);

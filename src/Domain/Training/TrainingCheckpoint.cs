@@ -12,13 +12,13 @@ public sealed record TrainingPosition(int Epoch, int IterationsDone, long Global
 
 /// <summary>
 /// The full training state in one zip file (stored, not compressed): both networks with their batch-norm buffers,
-/// both Adams' states, libtorch's CPU RNG state (dropout) and the position. The learning rate, data order and
+/// both Adams' states, the run's RNG state (dropout) and the position. The learning rate, data order and
 /// jitter are functions of (seed, epoch, position), so nothing else is needed to continue exactly.
 /// </summary>
 public static class TrainingCheckpoint
 {
     private const string StateEntry = "state.json", GeneratorEntry = "generator.bin", DiscriminatorEntry = "discriminator.bin",
-        GeneratorOptimizerEntry = "generator-adam.bin", DiscriminatorOptimizerEntry = "discriminator-adam.bin", RngEntry = "rng-cpu.bin";
+        GeneratorOptimizerEntry = "generator-adam.bin", DiscriminatorOptimizerEntry = "discriminator-adam.bin", RngEntry = "rng.bin";
 
     private sealed record State(int Version, TrainingPosition Position, NetworkOptions Network, long Seed, DateTimeOffset WrittenAt);
 
@@ -32,7 +32,7 @@ public static class TrainingCheckpoint
             WriteEntry(zip, DiscriminatorEntry, s => model.Discriminator.save(s));
             WriteEntry(zip, GeneratorOptimizerEntry, s => { using var w = new BinaryWriter(s, System.Text.Encoding.UTF8, true); model.GeneratorOptimizer.save_state_dict(w); });
             WriteEntry(zip, DiscriminatorOptimizerEntry, s => { using var w = new BinaryWriter(s, System.Text.Encoding.UTF8, true); model.DiscriminatorOptimizer.save_state_dict(w); });
-            using var rng = random.get_rng_state();
+            using var rng = model.Random.get_state();
             WriteEntry(zip, RngEntry, s => s.Write(rng.bytes));
         });
 
@@ -48,9 +48,8 @@ public static class TrainingCheckpoint
         model.Discriminator.load(ReadEntry(zip, DiscriminatorEntry), strict: true);
         using (var reader = new BinaryReader(ReadEntry(zip, GeneratorOptimizerEntry))) model.GeneratorOptimizer.load_state_dict(reader);
         using (var reader = new BinaryReader(ReadEntry(zip, DiscriminatorOptimizerEntry))) model.DiscriminatorOptimizer.load_state_dict(reader);
-        // Restored last: nothing above may draw from it.
         using var rng = tensor(ReadEntry(zip, RngEntry).ToArray(), ScalarType.Byte);
-        random.set_rng_state(rng);
+        model.Random.set_state(rng);
         return state.Position;
     }
 
