@@ -63,6 +63,8 @@ public sealed class Pix2PixTrainer
             logger.LogInformation("Resuming from {Checkpoint} at epoch {Epoch}, iteration {Iteration} ({Global}/{Total})",
                 CheckpointPath, position.Epoch, position.IterationsDone, position.GlobalIterations, total);
         }
+        if (allocator != "jemalloc")
+            logger.LogWarning("jemalloc is not preloaded (LD_PRELOAD=libjemalloc.so.2): training is slower and its memory may grow every step");
         logger.LogInformation("Training {Generator}/{Discriminator} on {Device}, {Images} train images, {Epochs} epochs × {PerEpoch} iterations; allocator {Allocator}, {Threads} threads",
             options.Network.Generator, options.Network.Discriminator, options.Device, dataset.TrainSplit.Count, options.TotalEpochs, perEpoch, allocator, get_num_threads());
 
