@@ -1,7 +1,13 @@
+using System.Text.Json.Serialization;
+
 namespace Pix2Pix.Domain.Data;
 
 /// <summary>Which side of a pair is the input: AtoB translates A into B.</summary>
-public enum Direction { AtoB, BtoA }
+public enum Direction
+{
+    [JsonStringEnumMemberName("AtoB")] AtoB,
+    [JsonStringEnumMemberName("BtoA")] BtoA,
+}
 
 /// <summary>
 /// How training images are brought to the network's size (the reference's <c>--preprocess</c>):

@@ -1,0 +1,84 @@
+using Hangfire;
+using Hangfire.Dashboard;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Options;
+using Pix2Pix.Api.Infrastructure;
+using Pix2Pix.Domain.Runtime;
+using Pix2Pix.Infrastructure;
+
+namespace Pix2Pix.Api;
+
+public static class ApiServices
+{
+    public static WebApplicationBuilder AddApiServices(this WebApplicationBuilder builder)
+    {
+        builder.AddPix2PixInfrastructure();
+        if (builder.Configuration.InProcessWorker()) builder.AddTrainingWorker();
+
+        var services = builder.Services;
+        services.AddOptions<UploadOptions>().BindConfiguration(UploadOptions.Section)
+            .Validate(o => o.MaxDatasetBytes > 0 && o.MaxImageBytes > 0 && o.MaxImagePixels > 0 && o.MaxImageSide > 0 && o.MaxArchiveEntries > 0,
+                "Uploads limits must be positive.").ValidateOnStart();
+        services.AddOptions<InferenceOptions>().BindConfiguration(InferenceOptions.Section)
+            .Validate(o => o.CachedModels >= 1, "Inference:CachedModels must be at least 1.").ValidateOnStart();
+        services.AddOptions<DashboardOptions>().BindConfiguration(DashboardOptions.Section);
+
+        var maxUpload = builder.Configuration.GetSection(UploadOptions.Section).Get<UploadOptions>()?.MaxDatasetBytes ?? new UploadOptions().MaxDatasetBytes;
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = maxUpload + 1024 * 1024);
+        services.Configure<FormOptions>(form => form.MultipartBodyLengthLimit = maxUpload);
+
+        services.AddProblemDetails();
+        services.AddExceptionHandler<ApiExceptionHandler>();
+        services.ConfigureHttpJsonOptions(json =>
+        {
+            json.SerializerOptions.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter(System.Text.Json.JsonNamingPolicy.SnakeCaseLower));
+        });
+        services.AddSingleton<TranslatorCache>();
+        services.AddEndpointsApiExplorer();
+        services.AddSwaggerGen(SwaggerSetup.Configure);
+        return builder;
+    }
+
+    public static WebApplication UseApiPipeline(this WebApplication app)
+    {
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.UseSwagger();
+        app.UseSwaggerUI(ui => ui.DocumentTitle = "Pix2Pix.Service");
+        var allocator = NativeMemory.EnsureConfigured();
+        if (allocator != "jemalloc")
+            app.Logger.LogWarning("jemalloc is not preloaded (set LD_PRELOAD=libjemalloc.so.2): training and inference run slower on glibc malloc");
+        return app;
+    }
+
+    public static WebApplication MapHealthApi(this WebApplication app)
+    {
+        app.MapHealthChecks("/healthz/live", new HealthCheckOptions { Predicate = _ => false }).WithTags("Health");
+        app.MapHealthChecks("/healthz/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") }).WithTags("Health");
+        return app;
+    }
+
+    /// <summary>Read-only dashboard at /hangfire; loopback only unless Hangfire:Dashboard:AllowRemote.</summary>
+    public static WebApplication MapHangfireDashboard(this WebApplication app)
+    {
+        var options = app.Services.GetRequiredService<IOptions<DashboardOptions>>().Value;
+        app.UseHangfireDashboard("/hangfire", new Hangfire.DashboardOptions
+        {
+            IsReadOnlyFunc = _ => true,
+            Authorization = [new DashboardAccess(options.AllowRemote)],
+            DisplayStorageConnectionString = false,
+        });
+        return app;
+    }
+
+    private sealed class DashboardAccess(bool allowRemote) : IDashboardAuthorizationFilter
+    {
+        public bool Authorize(DashboardContext context)
+        {
+            if (allowRemote) return true;
+            var connection = context.GetHttpContext().Connection;
+            return connection.RemoteIpAddress is null || System.Net.IPAddress.IsLoopback(connection.RemoteIpAddress);
+        }
+    }
+}

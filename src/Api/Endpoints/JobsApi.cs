@@ -1,0 +1,167 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Hangfire;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Pix2Pix.Domain.Data;
+using Pix2Pix.Domain.Service;
+using Pix2Pix.Infrastructure.Jobs;
+using Pix2Pix.Infrastructure.Persistence;
+
+namespace Pix2Pix.Api.Endpoints;
+
+/// <summary>Body of <c>POST /jobs/train</c>.</summary>
+/// <param name="DatasetId">The dataset to train on.</param>
+/// <param name="ModelName">The model the versions go to; created when it does not exist.</param>
+/// <param name="Options">The recipe; every field optional, defaults are the paper's.</param>
+public sealed record TrainJobRequest(Guid? DatasetId, string? ModelName, TrainRequestOptions? Options);
+
+public sealed record JobAccepted(Guid Id, JobStatus Status, Guid ModelId);
+
+public sealed record LossesResponse(double GGan, double GL1, double DReal, double DFake);
+
+public sealed record JobResponse(
+    Guid Id, JobStatus Status, Guid ModelId, Guid DatasetId, int Epoch, int TotalEpochs, long Iteration, long TotalIterations,
+    double Progress, double? EtaSeconds, double? LearningRate, LossesResponse? Losses, double? ImagesPerSecond, bool CancelRequested,
+    string? Error, int Attempts, DateTimeOffset CreatedAt, DateTimeOffset? StartedAt, DateTimeOffset? FinishedAt, JsonElement Options)
+{
+    public static JobResponse From(TrainingJob job)
+    {
+        var options = JsonSerializer.Deserialize<JsonElement>(job.OptionsJson);
+        int batch = options.TryGetProperty("batchSize", out var b) ? b.GetInt32() : 1;
+        double? eta = job.Status == JobStatus.Running && job.ImagesPerSecond is > 0 && job.TotalIterations > 0
+            ? (job.TotalIterations - job.Iteration) * batch / job.ImagesPerSecond.Value
+            : null;
+        return new JobResponse(job.Id, job.Status, job.ModelId, job.DatasetId, job.Epoch, job.TotalEpochs, job.Iteration, job.TotalIterations,
+            job.Progress, eta, job.LearningRate,
+            job.Losses is { } l ? new LossesResponse(l.GeneratorGan, l.GeneratorL1, l.DiscriminatorReal, l.DiscriminatorFake) : null,
+            job.ImagesPerSecond, job.CancelRequested, job.Error, job.Attempts, job.CreatedAt, job.StartedAt, job.FinishedAt, options);
+    }
+}
+
+public sealed record IterationResponse(long Iteration, int Epoch, double LearningRate, double GGan, double GL1, double DReal, double DFake, double ImagesPerSecond);
+
+public sealed record SnapshotResponse(int Epoch, bool IsFinal, QualityMetrics? Val, QualityMetrics? Test, string? ImageUrl, DateTimeOffset CreatedAt);
+
+public sealed record JobMetricsResponse(IReadOnlyList<IterationResponse> Losses, IReadOnlyList<SnapshotResponse> Snapshots, long? NextAfter);
+
+public static partial class JobsApi
+{
+    public static RouteGroupBuilder MapJobsApi(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/jobs").WithTags("Jobs");
+        group.MapPost("/train", StartAsync).WithName("StartTraining").WithSummary("Start a training job")
+            .WithDescription("""
+                Queues a training job and answers 202 with `Location: /jobs/{id}`. `options` holds the recipe with the paper's defaults:
+                direction (AtoB|BtoA), epochs, decayEpochs, lrPolicy (linear|step|cosine), batchSize, learningRate, beta1, lambdaL1,
+                generator (unet_256, unet_128, unet_N, resnet_9blocks, resnet_6blocks), discriminator (basic|n_layers|pixel),
+                discriminatorLayers, norm (batch|instance|none), ganMode (vanilla|lsgan), loadSize, cropSize,
+                preprocess (resize_and_crop|crop|scale_width|none), flip, seed, snapshotEvery (epochs), checkpointEvery (iterations),
+                inferenceMode (eval|paper).
+
+                    curl -H 'Content-Type: application/json' \
+                      -d '{"datasetId":"<id>","modelName":"facades","options":{"direction":"BtoA","epochs":100,"decayEpochs":100}}' \
+                      http://localhost:5080/jobs/train
+                """);
+        group.MapGet("/", ListAsync).WithName("ListJobs").WithSummary("List jobs (newest first)");
+        group.MapGet("/{id:guid}", GetAsync).WithName("GetJob").WithSummary("Status and progress of a job")
+            .WithDescription("    curl http://localhost:5080/jobs/<id>");
+        group.MapPost("/{id:guid}/cancel", CancelAsync).WithName("CancelJob").WithSummary("Cancel a job (it stops within seconds and keeps its checkpoint)");
+        group.MapGet("/{id:guid}/metrics", MetricsAsync).WithName("GetJobMetrics").WithSummary("Loss series and val metrics per snapshot")
+            .WithDescription("Losses per iteration, paged with `after` (the last iteration you have) and `limit`.");
+        group.MapGet("/{id:guid}/snapshots", SnapshotsAsync).WithName("ListSnapshots").WithSummary("Snapshots of a job");
+        group.MapGet("/{id:guid}/snapshots/{epoch:int}", SnapshotImageAsync).WithName("GetSnapshotImage")
+            .WithSummary("Snapshot grid (input | output | target) as PNG").Produces(200, contentType: "image/png")
+            .WithDescription("    curl -o epoch-0010.png http://localhost:5080/jobs/<id>/snapshots/10");
+        return group;
+    }
+
+    private static async Task<Results<AcceptedAtRoute<JobAccepted>, ValidationProblem>> StartAsync(
+        TrainJobRequest request, DatasetStore datasets, ModelStore models, JobStore jobs, IBackgroundJobClient queue, CancellationToken cancellationToken)
+    {
+        var errors = new Dictionary<string, string[]>();
+        if (request.DatasetId is null) errors["datasetId"] = ["Give the id of an uploaded dataset."];
+        if (string.IsNullOrWhiteSpace(request.ModelName) || !ModelName().IsMatch(request.ModelName))
+            errors["modelName"] = ["Give a model name of 1 to 100 letters, digits, '.', '-' or '_'."];
+        var options = (request.Options ?? new TrainRequestOptions()).ToTrainingOptions();
+        foreach (var (field, message) in options.Validate()) errors[$"options.{field}"] = [message];
+        Dataset? dataset = request.DatasetId is { } datasetId ? await datasets.FindAsync(datasetId, cancellationToken) : null;
+        if (request.DatasetId is not null && dataset is null) errors["datasetId"] = [$"Dataset {request.DatasetId} does not exist."];
+        if (dataset is { Width: { } width, Height: { } height } && options.Preprocess == Preprocess.Crop && (width < options.CropSize || height < options.CropSize))
+            errors["options.cropSize"] = [$"Preprocess 'crop' needs images of at least {options.CropSize}×{options.CropSize}; this dataset's are {width}×{height}."];
+        if (errors.Count > 0) return TypedResults.ValidationProblem(errors);
+
+        var optionsJson = JsonSerializer.Serialize(TrainRequestOptions.From(options), TrainRequestOptions.Json);
+        var model = await models.GetOrCreateAsync(request.ModelName!, cancellationToken);
+        TrainingJob job;
+        try
+        {
+            job = await jobs.CreateAsync(model.Id, dataset!.Id, optionsJson, options.TotalEpochs, cancellationToken);
+        }
+        catch (NotFoundException e) // deleted between the check and the insert
+        {
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["datasetId"] = [e.Message] });
+        }
+        try
+        {
+            queue.Enqueue<TrainingJobRunner>(runner => runner.RunAsync(job.Id, CancellationToken.None));
+        }
+        catch
+        {
+            await jobs.FinishAsync(job.Id, JobStatus.Failed, "The job could not be queued.", CancellationToken.None);
+            throw;
+        }
+        return TypedResults.AcceptedAtRoute(new JobAccepted(job.Id, job.Status, model.Id), "GetJob", new { id = job.Id });
+    }
+
+    private static async Task<Ok<Page<JobResponse>>> ListAsync(JobStore jobs, [FromQuery] int? offset, [FromQuery] int? limit, CancellationToken cancellationToken)
+    {
+        var (o, l) = Paging.Normalize(offset, limit);
+        var page = await jobs.ListAsync(o, l, cancellationToken);
+        return TypedResults.Ok(new Page<JobResponse>(page.Items.Select(JobResponse.From).ToList(), page.Offset, page.Limit, page.Total));
+    }
+
+    private static async Task<Ok<JobResponse>> GetAsync(Guid id, JobStore jobs, CancellationToken cancellationToken) =>
+        TypedResults.Ok(JobResponse.From(await jobs.GetAsync(id, cancellationToken)));
+
+    private static async Task<Accepted<JobResponse>> CancelAsync(Guid id, JobStore jobs, CancellationToken cancellationToken)
+    {
+        var job = await jobs.RequestCancelAsync(id, cancellationToken);
+        return TypedResults.Accepted($"/jobs/{id}", JobResponse.From(job));
+    }
+
+    private static async Task<Ok<JobMetricsResponse>> MetricsAsync(Guid id, JobStore jobs, [FromQuery] long? after, [FromQuery] int? limit, CancellationToken cancellationToken)
+    {
+        await jobs.GetAsync(id, cancellationToken);
+        int take = Math.Clamp(limit ?? 10_000, 1, 100_000);
+        var iterations = await jobs.IterationsAsync(id, after ?? 0, take, cancellationToken);
+        var snapshots = await jobs.SnapshotsAsync(id, cancellationToken);
+        return TypedResults.Ok(new JobMetricsResponse(
+            iterations.Select(i => new IterationResponse(i.Iteration, i.Epoch, i.LearningRate, i.GeneratorGan, i.GeneratorL1, i.DiscriminatorReal, i.DiscriminatorFake, i.ImagesPerSecond)).ToList(),
+            snapshots.Select(s => ToResponse(id, s)).ToList(),
+            iterations.Count == take ? iterations[^1].Iteration : null));
+    }
+
+    private static async Task<Ok<IReadOnlyList<SnapshotResponse>>> SnapshotsAsync(Guid id, JobStore jobs, CancellationToken cancellationToken)
+    {
+        await jobs.GetAsync(id, cancellationToken);
+        var snapshots = await jobs.SnapshotsAsync(id, cancellationToken);
+        return TypedResults.Ok<IReadOnlyList<SnapshotResponse>>(snapshots.Select(s => ToResponse(id, s)).ToList());
+    }
+
+    private static async Task<FileStreamHttpResult> SnapshotImageAsync(Guid id, int epoch, JobStore jobs, IBlobStore blobs, CancellationToken cancellationToken)
+    {
+        var snapshot = (await jobs.SnapshotsAsync(id, cancellationToken)).FirstOrDefault(s => s.Epoch == epoch)
+            ?? throw new NotFoundException($"Job {id} has no snapshot at epoch {epoch}.");
+        var stream = snapshot.ImageBlobKey is { } key ? await blobs.OpenReadAsync(key, cancellationToken) : null;
+        return stream is null
+            ? throw new NotFoundException($"The snapshot of job {id} at epoch {epoch} has no image (the dataset has no val/ split).")
+            : TypedResults.Stream(stream, "image/png", $"job-{id:N}-epoch-{epoch:D4}.png");
+    }
+
+    private static SnapshotResponse ToResponse(Guid jobId, JobSnapshot s) =>
+        new(s.Epoch, s.IsFinal, s.Val, s.Test, s.ImageBlobKey is null ? null : $"/jobs/{jobId}/snapshots/{s.Epoch}", s.CreatedAt);
+
+    [GeneratedRegex("^[A-Za-z0-9._-]{1,100}$")]
+    private static partial Regex ModelName();
+}

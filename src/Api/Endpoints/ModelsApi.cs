@@ -1,0 +1,202 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Options;
+using Pix2Pix.Api.Infrastructure;
+using Pix2Pix.Domain.Inference;
+using Pix2Pix.Domain.Service;
+using Pix2Pix.Infrastructure.Persistence;
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.Formats;
+using SixLabors.ImageSharp.Formats.Jpeg;
+using SixLabors.ImageSharp.Formats.Png;
+using SixLabors.ImageSharp.PixelFormats;
+
+namespace Pix2Pix.Api.Endpoints;
+
+public sealed record ModelResponse(Guid Id, string Name, int? DefaultVersion, int? LatestVersion, int Versions, DateTimeOffset CreatedAt);
+
+public sealed record VersionResponse(int Version, int Epoch, bool IsFinal, Guid JobId, Guid DatasetId, System.Text.Json.JsonElement Options,
+    QualityMetrics? Metrics, long PackageBytes, string PackageUrl, DateTimeOffset CreatedAt)
+{
+    public static VersionResponse From(ModelVersion v) => new(v.Version, v.Epoch, v.IsFinal, v.JobId, v.DatasetId,
+        System.Text.Json.JsonSerializer.Deserialize<System.Text.Json.JsonElement>(v.OptionsJson), v.Metrics, v.PackageBytes,
+        $"/models/{v.ModelId}/versions/{v.Version}/package", v.CreatedAt);
+}
+
+/// <summary>Body of <c>PUT /models/{id}/default-version</c>.</summary>
+public sealed record DefaultVersionRequest(int? Version);
+
+public static class ModelsApi
+{
+    public static RouteGroupBuilder MapModelsApi(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/models").WithTags("Models");
+        group.MapGet("/", ListAsync).WithName("ListModels").WithSummary("List models (newest first)");
+        group.MapGet("/{id:guid}", GetAsync).WithName("GetModel").WithSummary("Get a model");
+        group.MapDelete("/{id:guid}", DeleteAsync).WithName("DeleteModel").WithSummary("Delete a model and its versions (409 while a job trains it)");
+        group.MapGet("/{id:guid}/versions", VersionsAsync).WithName("ListVersions").WithSummary("Versions of a model: every snapshot and the final result");
+        group.MapPut("/{id:guid}/default-version", SetDefaultAsync).WithName("SetDefaultVersion").WithSummary("Choose the version translate uses by default")
+            .WithDescription("""    curl -X PUT -H 'Content-Type: application/json' -d '{"version":3}' http://localhost:5080/models/<id>/default-version""");
+        group.MapDelete("/{id:guid}/versions/{version:int}", DeleteVersionAsync).WithName("DeleteVersion").WithSummary("Delete a version");
+        group.MapGet("/{id:guid}/versions/{version:int}/package", PackageAsync).WithName("DownloadPackage")
+            .WithSummary("Download a version's model package (.safetensors with the manifest in its metadata)")
+            .Produces(200, contentType: ModelPackage.MediaType);
+        group.MapPost("/{id:guid}/translate", TranslateAsync)
+            .DisableAntiforgery()
+            // One Accepts: the endpoint's content-type filter takes the last one declared.
+            .Accepts<Stream>("image/png", "image/jpeg", "multipart/form-data")
+            .Produces(200, contentType: "image/png", additionalContentTypes: ["image/jpeg"])
+            .WithName("Translate").WithSummary("Translate an image with a model")
+            .WithDescription("""
+                The body is the image: raw `image/png` or `image/jpeg`, or multipart with the image in `file`. Query: `version`
+                (default: the model's default version) and `mode`: `resize` (to the training size and back) or `pad` (reflect-pad,
+                translate at full resolution, crop back). Answers PNG, or JPEG when `Accept: image/jpeg`.
+
+                    curl --data-binary @labels.png -H 'Content-Type: image/png' -o photo.png 'http://localhost:5080/models/<id>/translate?mode=pad'
+                """);
+        return group;
+    }
+
+    private static async Task<Ok<Page<ModelResponse>>> ListAsync(ModelStore models, [FromQuery] int? offset, [FromQuery] int? limit, CancellationToken cancellationToken)
+    {
+        var (o, l) = Paging.Normalize(offset, limit);
+        var page = await models.ListAsync(o, l, cancellationToken);
+        var items = new List<ModelResponse>();
+        foreach (var model in page.Items) items.Add(await ToResponseAsync(model, models, cancellationToken));
+        return TypedResults.Ok(new Page<ModelResponse>(items, page.Offset, page.Limit, page.Total));
+    }
+
+    private static async Task<Ok<ModelResponse>> GetAsync(Guid id, ModelStore models, CancellationToken cancellationToken) =>
+        TypedResults.Ok(await ToResponseAsync(await models.GetAsync(id, cancellationToken), models, cancellationToken));
+
+    private static async Task<NoContent> DeleteAsync(Guid id, ModelStore models, IBlobStore blobs, TranslatorCache cache, CancellationToken cancellationToken)
+    {
+        await models.DeleteAsync(id, cancellationToken);
+        cache.Remove(id);
+        await blobs.DeletePrefixAsync(BlobKeys.ModelPrefix(id), CancellationToken.None);
+        return TypedResults.NoContent();
+    }
+
+    private static async Task<Ok<IReadOnlyList<VersionResponse>>> VersionsAsync(Guid id, ModelStore models, CancellationToken cancellationToken)
+    {
+        await models.GetAsync(id, cancellationToken);
+        var versions = await models.VersionsAsync(id, cancellationToken);
+        return TypedResults.Ok<IReadOnlyList<VersionResponse>>(versions.Select(VersionResponse.From).ToList());
+    }
+
+    private static async Task<Results<Ok<ModelResponse>, ValidationProblem>> SetDefaultAsync(Guid id, DefaultVersionRequest request, ModelStore models, CancellationToken cancellationToken)
+    {
+        if (request.Version is not { } version || version < 1)
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["version"] = ["Give the number of an existing version."] });
+        await models.SetDefaultVersionAsync(id, version, cancellationToken);
+        return TypedResults.Ok(await ToResponseAsync(await models.GetAsync(id, cancellationToken), models, cancellationToken));
+    }
+
+    private static async Task<NoContent> DeleteVersionAsync(Guid id, int version, ModelStore models, IBlobStore blobs, TranslatorCache cache, CancellationToken cancellationToken)
+    {
+        var key = await models.DeleteVersionAsync(id, version, cancellationToken);
+        cache.Remove(id, version);
+        await blobs.DeleteAsync(key, CancellationToken.None);
+        return TypedResults.NoContent();
+    }
+
+    private static async Task<FileStreamHttpResult> PackageAsync(Guid id, int version, ModelStore models, IBlobStore blobs, CancellationToken cancellationToken)
+    {
+        var resolved = await models.ResolveVersionAsync(id, version, cancellationToken);
+        var model = await models.GetAsync(id, cancellationToken);
+        var stream = await blobs.OpenReadAsync(resolved.PackageBlobKey, cancellationToken)
+            ?? throw new NotFoundException($"The package of version {version} is missing from blob storage.");
+        return TypedResults.Stream(stream, ModelPackage.MediaType, $"{model.Name}-v{version}{ModelPackage.FileExtension}");
+    }
+
+    private static async Task<IResult> TranslateAsync(
+        Guid id, HttpRequest request, [FromQuery] int? version, [FromQuery] string? mode, ModelStore models, TranslatorCache cache,
+        IOptions<UploadOptions> uploads, CancellationToken cancellationToken)
+    {
+        FitMode fit;
+        if (mode is null || mode.Equals("resize", StringComparison.OrdinalIgnoreCase)) fit = FitMode.Resize;
+        else if (mode.Equals("pad", StringComparison.OrdinalIgnoreCase)) fit = FitMode.Pad;
+        else return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["mode"] = [$"Unknown mode '{mode}': use resize or pad."] });
+
+        var resolved = await models.ResolveVersionAsync(id, version, cancellationToken);
+        var limits = uploads.Value;
+        byte[] bytes;
+        switch (await ReadImageBytesAsync(request, limits.MaxImageBytes, cancellationToken))
+        {
+            case (null, var problem): return problem!;
+            case (var read, _): bytes = read!; break;
+        }
+
+        var info = Image.Identify(bytes, out var format);
+        if (info is null || format is not (PngFormat or JpegFormat))
+            return TypedResults.Problem("The body is not a PNG or JPEG image.", statusCode: 415, title: "Unsupported media type");
+        if (info.Width > limits.MaxImageSide || info.Height > limits.MaxImageSide || (long)info.Width * info.Height > limits.MaxImagePixels)
+            return TypedResults.Problem($"The image is {info.Width}×{info.Height}; the limit is {limits.MaxImageSide} pixels a side and {limits.MaxImagePixels} in all.",
+                statusCode: 413, title: "Image too large");
+
+        Image<Rgb24> input;
+        try
+        {
+            input = Image.Load<Rgb24>(bytes);
+        }
+        catch (ImageFormatException e)
+        {
+            return TypedResults.Problem($"The image cannot be decoded: {e.Message}", statusCode: 415, title: "Unsupported media type");
+        }
+        using (input)
+        {
+            using var lease = await cache.AcquireAsync(resolved, cancellationToken);
+            using var output = await Task.Run(() => lease.Translator.Translate(input, fit), cancellationToken);
+            var jpeg = request.GetTypedHeaders().Accept.Any(a => a.MediaType.Equals("image/jpeg", StringComparison.OrdinalIgnoreCase))
+                && !request.GetTypedHeaders().Accept.Any(a => a.MediaType.Equals("image/png", StringComparison.OrdinalIgnoreCase));
+            var encoded = new MemoryStream();
+            if (jpeg) await output.SaveAsJpegAsync(encoded, new JpegEncoder { Quality = 92 }, cancellationToken);
+            else await output.SaveAsPngAsync(encoded, cancellationToken);
+            encoded.Position = 0;
+            return TypedResults.Stream(encoded, jpeg ? "image/jpeg" : "image/png");
+        }
+    }
+
+    /// <summary>The image bytes from a raw image body or a multipart <c>file</c>, or the 4xx to answer.</summary>
+    private static async Task<(byte[]? Bytes, IResult? Problem)> ReadImageBytesAsync(HttpRequest request, long maxBytes, CancellationToken cancellationToken)
+    {
+        var tooLarge = TypedResults.Problem($"The image is larger than the limit of {maxBytes} bytes (Uploads:MaxImageBytes).", statusCode: 413, title: "Request too large");
+        if (request.ContentLength > maxBytes + 64 * 1024) return (null, tooLarge);
+        Stream source;
+        if (request.HasFormContentType)
+        {
+            var form = await request.ReadFormAsync(cancellationToken);
+            var file = form.Files.GetFile("file");
+            if (file is null || file.Length == 0)
+                return (null, TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["file"] = ["Attach the image in a form field named 'file'."] }));
+            if (file.Length > maxBytes) return (null, tooLarge);
+            source = file.OpenReadStream();
+        }
+        else if (request.ContentType is { } type && (type.StartsWith("image/png", StringComparison.OrdinalIgnoreCase) || type.StartsWith("image/jpeg", StringComparison.OrdinalIgnoreCase)))
+        {
+            source = request.Body;
+        }
+        else
+        {
+            return (null, TypedResults.Problem($"Send the image as image/png or image/jpeg, or as multipart/form-data with a 'file' field (got '{request.ContentType}').",
+                statusCode: 415, title: "Unsupported media type"));
+        }
+        using var buffer = new MemoryStream();
+        var chunk = new byte[81920];
+        int read;
+        while ((read = await source.ReadAsync(chunk, cancellationToken)) > 0)
+        {
+            if (buffer.Length + read > maxBytes) return (null, tooLarge);
+            buffer.Write(chunk, 0, read);
+        }
+        if (buffer.Length == 0)
+            return (null, TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["body"] = ["The request has no image."] }));
+        return (buffer.ToArray(), null);
+    }
+
+    private static async Task<ModelResponse> ToResponseAsync(Model model, ModelStore models, CancellationToken cancellationToken)
+    {
+        var versions = await models.VersionsAsync(model.Id, cancellationToken);
+        return new ModelResponse(model.Id, model.Name, model.DefaultVersion ?? versions.LastOrDefault()?.Version, versions.LastOrDefault()?.Version, versions.Count, model.CreatedAt);
+    }
+}

@@ -1,0 +1,44 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Mvc;
+using Pix2Pix.Domain.Data;
+using Pix2Pix.Domain.Service;
+
+namespace Pix2Pix.Api.Infrastructure;
+
+/// <summary>Maps the caller's mistakes to 4xx ProblemDetails; anything else stays a 500.</summary>
+public sealed class ApiExceptionHandler(IProblemDetailsService problemDetails, ILogger<ApiExceptionHandler> logger) : IExceptionHandler
+{
+    public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
+    {
+        ProblemDetails? problem = exception switch
+        {
+            NotFoundException e => new ProblemDetails { Status = 404, Title = "Not found", Detail = e.Message },
+            ConflictException e => new ProblemDetails { Status = 409, Title = "Conflict", Detail = e.Message },
+            DatasetException e => new ValidationProblemDetails(new Dictionary<string, string[]> { [e.File ?? "file"] = [e.Message] })
+            {
+                Status = 400, Title = "The dataset is not valid", Detail = e.Message,
+            },
+            BadHttpRequestException { InnerException: JsonException json } => new ValidationProblemDetails(new Dictionary<string, string[]>
+            {
+                [JsonField(json.Path)] = [json.Message],
+            })
+            {
+                Status = 400, Title = "The request body is not valid JSON for this endpoint", Detail = json.Message,
+            },
+            BadHttpRequestException e => new ProblemDetails
+            {
+                Status = e.StatusCode, Title = e.StatusCode == 413 ? "Request too large" : "Bad request", Detail = e.Message,
+            },
+            _ => null,
+        };
+        if (problem is null) return false;
+        if (problem.Status >= 500) return false;
+        logger.LogInformation("{Method} {Path} answered {Status}: {Detail}", context.Request.Method, context.Request.Path, problem.Status, problem.Detail);
+        context.Response.StatusCode = problem.Status!.Value;
+        return await problemDetails.TryWriteAsync(new ProblemDetailsContext { HttpContext = context, ProblemDetails = problem, Exception = exception });
+    }
+
+    // "$.options.cropSize" → "options.cropSize"
+    private static string JsonField(string? path) => string.IsNullOrEmpty(path) || path == "$" ? "body" : path.TrimStart('$', '.');
+}

@@ -1,0 +1,123 @@
+using Microsoft.Extensions.Options;
+using Pix2Pix.Domain.Inference;
+using Pix2Pix.Domain.Service;
+
+namespace Pix2Pix.Api.Infrastructure;
+
+/// <summary>
+/// Loaded model versions, shared by concurrent translate requests. Holds at most <c>Inference:CachedModels</c>;
+/// an evicted translator is disposed once the last request using it returns its lease.
+/// </summary>
+public sealed class TranslatorCache(IBlobStore blobs, IOptions<InferenceOptions> options, ILogger<TranslatorCache> logger) : IDisposable
+{
+    private readonly Lock gate = new();
+    private readonly Dictionary<(Guid, int), Entry> entries = [];
+    private long clock;
+
+    public long Hits { get; private set; }
+    public long Misses { get; private set; }
+
+    public async Task<Lease> AcquireAsync(ModelVersion version, CancellationToken cancellationToken)
+    {
+        Entry entry;
+        lock (gate)
+        {
+            var key = (version.ModelId, version.Version);
+            if (entries.TryGetValue(key, out var existing) && !existing.Loading.IsFaulted)
+            {
+                entry = existing;
+                Hits++;
+            }
+            else
+            {
+                entry = new Entry(LoadAsync(version));
+                entries[key] = entry;
+                Misses++;
+                EvictOverflow();
+            }
+            entry.Users++;
+            entry.LastUsed = ++clock;
+        }
+        try
+        {
+            return new Lease(await entry.Loading.WaitAsync(cancellationToken), () => Release(entry));
+        }
+        catch
+        {
+            Release(entry);
+            throw;
+        }
+    }
+
+    /// <summary>Forget a version (deleted, or its model deleted).</summary>
+    public void Remove(Guid modelId, int? version = null)
+    {
+        lock (gate)
+            foreach (var key in entries.Keys.Where(k => k.Item1 == modelId && (version is null || k.Item2 == version)).ToList())
+                Evict(key);
+    }
+
+    private async Task<Pix2PixTranslator> LoadAsync(ModelVersion version)
+    {
+        await using var stream = await blobs.OpenReadAsync(version.PackageBlobKey)
+            ?? throw new NotFoundException($"The package of model version {version.Version} is missing from blob storage.");
+        using var buffer = new MemoryStream();
+        await stream.CopyToAsync(buffer);
+        buffer.Position = 0;
+        var settings = options.Value;
+        logger.LogInformation("Loading model {ModelId} version {Version} ({Precision} on {Device})", version.ModelId, version.Version, settings.Precision, settings.Device);
+        return Pix2PixTranslator.Load(buffer, new TranslatorOptions { Device = settings.Device, Precision = settings.Precision });
+    }
+
+    private void EvictOverflow()
+    {
+        while (entries.Count > options.Value.CachedModels)
+            Evict(entries.MinBy(e => e.Value.LastUsed).Key);
+    }
+
+    private void Evict((Guid, int) key)
+    {
+        var entry = entries[key];
+        entries.Remove(key);
+        entry.Evicted = true;
+        if (entry.Users == 0) DisposeLoaded(entry);
+    }
+
+    private void Release(Entry entry)
+    {
+        lock (gate)
+        {
+            entry.Users--;
+            if (entry.Evicted && entry.Users == 0) DisposeLoaded(entry);
+        }
+    }
+
+    private static void DisposeLoaded(Entry entry) =>
+        entry.Loading.ContinueWith(t => { if (t.IsCompletedSuccessfully) t.Result.Dispose(); }, TaskScheduler.Default);
+
+    public void Dispose()
+    {
+        lock (gate)
+            foreach (var key in entries.Keys.ToList()) Evict(key);
+    }
+
+    private sealed class Entry(Task<Pix2PixTranslator> loading)
+    {
+        public Task<Pix2PixTranslator> Loading { get; } = loading;
+        public int Users { get; set; }
+        public long LastUsed { get; set; }
+        public bool Evicted { get; set; }
+    }
+
+    /// <summary>A translator in use; dispose it when the request is done with it.</summary>
+    public sealed class Lease(Pix2PixTranslator translator, Action release) : IDisposable
+    {
+        private int released;
+        public Pix2PixTranslator Translator { get; } = translator;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref released, 1) == 0) release();
+        }
+    }
+}

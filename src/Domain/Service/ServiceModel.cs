@@ -1,0 +1,53 @@
+using System.Text.Json.Serialization;
+using Pix2Pix.Domain.Data;
+
+namespace Pix2Pix.Domain.Service;
+
+/// <summary>An uploaded, validated dataset; its archive is kept in blob storage.</summary>
+public sealed record Dataset(Guid Id, string Name, DatasetLayout Layout, int Train, int Val, int Test, int? Width, int? Height,
+    long SizeBytes, string BlobKey, DateTimeOffset CreatedAt);
+
+public enum JobStatus
+{
+    [JsonStringEnumMemberName("Queued")] Queued,
+    [JsonStringEnumMemberName("Running")] Running,
+    [JsonStringEnumMemberName("Succeeded")] Succeeded,
+    [JsonStringEnumMemberName("Failed")] Failed,
+    [JsonStringEnumMemberName("Cancelled")] Cancelled,
+}
+
+/// <summary>The latest losses a job reported.</summary>
+public sealed record JobLosses(double GeneratorGan, double GeneratorL1, double DiscriminatorReal, double DiscriminatorFake);
+
+public sealed record TrainingJob(
+    Guid Id, Guid ModelId, Guid DatasetId, string OptionsJson, JobStatus Status, bool CancelRequested,
+    int Epoch, int TotalEpochs, long Iteration, long TotalIterations, double? LearningRate, JobLosses? Losses,
+    double? ImagesPerSecond, string? Error, int Attempts, DateTimeOffset CreatedAt, DateTimeOffset? StartedAt,
+    DateTimeOffset? FinishedAt, DateTimeOffset UpdatedAt)
+{
+    public bool IsFinished => Status is JobStatus.Succeeded or JobStatus.Failed or JobStatus.Cancelled;
+    public double Progress => TotalIterations == 0 ? (Status == JobStatus.Succeeded ? 1 : 0) : Math.Min(1, (double)Iteration / TotalIterations);
+}
+
+/// <summary>One logged training iteration.</summary>
+public sealed record IterationRecord(long Iteration, int Epoch, double LearningRate, double GeneratorGan, double GeneratorL1,
+    double DiscriminatorReal, double DiscriminatorFake, double ImagesPerSecond);
+
+public sealed record QualityMetrics(double L1, double Psnr, double Ssim, int Images);
+
+/// <summary>A snapshot of a job: the grid image and the metrics at an epoch.</summary>
+public sealed record JobSnapshot(Guid JobId, int Epoch, bool IsFinal, QualityMetrics? Val, QualityMetrics? Test, string? ImageBlobKey, DateTimeOffset CreatedAt);
+
+public sealed record Model(Guid Id, string Name, int? DefaultVersion, DateTimeOffset CreatedAt);
+
+/// <summary>A generator a job produced at an epoch (every snapshot and the final result).</summary>
+public sealed record ModelVersion(Guid ModelId, int Version, int Epoch, bool IsFinal, Guid JobId, Guid DatasetId, string OptionsJson,
+    QualityMetrics? Metrics, string PackageBlobKey, long PackageBytes, DateTimeOffset CreatedAt);
+
+public sealed record Page<T>(IReadOnlyList<T> Items, int Offset, int Limit, long Total);
+
+/// <summary>The caller named something that does not exist (404).</summary>
+public sealed class NotFoundException(string message) : Exception(message);
+
+/// <summary>The request conflicts with the current state (409).</summary>
+public sealed class ConflictException(string message) : Exception(message);

@@ -1,0 +1,124 @@
+using Dapper;
+using Hangfire;
+using Hangfire.PostgreSql;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using Pix2Pix.Domain.Service;
+using Pix2Pix.Infrastructure.Blobs;
+using Pix2Pix.Infrastructure.Jobs;
+using Pix2Pix.Infrastructure.Persistence;
+
+namespace Pix2Pix.Infrastructure;
+
+/// <summary>What the API and the Worker share: configuration, database, blob store, Hangfire, the training job.</summary>
+public static class HostingExtensions
+{
+    public static IHostApplicationBuilder AddPix2PixInfrastructure(this IHostApplicationBuilder builder)
+    {
+        DefaultTypeMap.MatchNamesWithUnderscores = true;
+        var services = builder.Services;
+        services.AddOptions<StorageOptions>().BindConfiguration(StorageOptions.Section)
+            .Validate(o => !string.IsNullOrWhiteSpace(o.DataDirectory), "Storage:DataDirectory must not be empty.").ValidateOnStart();
+        services.AddOptions<WorkerOptions>().BindConfiguration(WorkerOptions.Section)
+            .Validate(o => o.Device is "cpu" or "cuda" || o.Device.StartsWith("cuda:", StringComparison.Ordinal), "Worker:Device must be cpu, cuda or cuda:N.")
+            .Validate(o => o.Threads >= 0, "Worker:Threads must be 0 or more.").ValidateOnStart();
+        services.AddOptions<BlobOptions>().BindConfiguration(BlobOptions.Section)
+            .Validate(o => o.Provider != BlobProvider.S3 || !string.IsNullOrWhiteSpace(o.S3.Bucket), "Blobs:S3:Bucket is required with Blobs:Provider=S3.")
+            .ValidateOnStart();
+
+        var dataDirectory = builder.Configuration[$"{StorageOptions.Section}:{nameof(StorageOptions.DataDirectory)}"] ?? new StorageOptions().DataDirectory;
+        var target = DatabaseTarget.From(builder.Configuration.GetConnectionString("Database"), dataDirectory);
+        services.AddSingleton(new Database(target));
+        services.AddSingleton<DatasetStore>();
+        services.AddSingleton<ModelStore>();
+        services.AddSingleton<JobStore>();
+        services.AddSingleton<IBlobStore>(provider =>
+        {
+            var options = provider.GetRequiredService<IOptions<BlobOptions>>().Value;
+            if (options.Provider == BlobProvider.S3) return new S3BlobStore(options.S3);
+            var storage = provider.GetRequiredService<IOptions<StorageOptions>>().Value;
+            return new FileSystemBlobStore(string.IsNullOrWhiteSpace(options.Directory) ? Path.Combine(storage.DataDirectory, "blobs") : options.Directory);
+        });
+        services.AddHostedService<StartupTasks>();
+        services.AddTransient<TrainingJobRunner>();
+
+        services.AddHangfire(configuration =>
+        {
+            configuration.SetDataCompatibilityLevel(CompatibilityLevel.Version_180).UseSimpleAssemblyNameTypeSerializer().UseRecommendedSerializerSettings();
+            if (target.Provider == DatabaseProvider.PostgreSql)
+                configuration.UsePostgreSqlStorage(o => o.UseNpgsqlConnection(target.ConnectionString), new PostgreSqlStorageOptions { PrepareSchemaIfNecessary = true });
+            else
+                configuration.UseInMemoryStorage(); // embedded mode: StartupTasks re-enqueues unfinished jobs after a restart
+        });
+        services.AddHealthChecks()
+            .AddCheck<DatabaseHealthCheck>("database", tags: ["ready"])
+            .AddCheck<BlobStoreHealthCheck>("blobs", tags: ["ready"])
+            .AddCheck<QueueHealthCheck>("queue", tags: ["ready"]);
+        return builder;
+    }
+
+    /// <summary>A Hangfire server for training in this process, one job at a time.</summary>
+    public static IHostApplicationBuilder AddTrainingWorker(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddHangfireServer(options =>
+        {
+            options.Queues = [TrainingJobRunner.Queue];
+            options.WorkerCount = 1;
+            options.ServerName = $"{Environment.MachineName}:{Environment.ProcessId}";
+        });
+        return builder;
+    }
+
+    public static bool InProcessWorker(this IConfiguration configuration) =>
+        configuration.GetSection(WorkerOptions.Section).Get<WorkerOptions>()?.InProcess ?? new WorkerOptions().InProcess;
+}
+
+/// <summary>Schema migrations, blob bucket and (embedded mode) re-enqueueing of unfinished jobs, before serving.</summary>
+internal sealed class StartupTasks(Database database, IBlobStore blobs, JobStore jobs, IBackgroundJobClient queue, IOptions<BlobOptions> blobOptions) : IHostedService
+{
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await database.MigrateAsync(cancellationToken);
+        if (blobs is S3BlobStore s3 && blobOptions.Value.S3.CreateBucket) await s3.EnsureBucketAsync(cancellationToken);
+        if (database.Target.Provider == DatabaseProvider.Sqlite)
+            foreach (var job in await jobs.UnfinishedAsync(cancellationToken))
+            {
+                await jobs.RequeueAsync(job.Id, cancellationToken);
+                queue.Enqueue<TrainingJobRunner>(runner => runner.RunAsync(job.Id, CancellationToken.None));
+            }
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}
+
+internal sealed class DatabaseHealthCheck(Database database) : IHealthCheck
+{
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM schema_migrations");
+        return HealthCheckResult.Healthy(database.Target.Provider.ToString());
+    }
+}
+
+internal sealed class BlobStoreHealthCheck(IBlobStore blobs) : IHealthCheck
+{
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        await blobs.CheckAsync(cancellationToken);
+        return HealthCheckResult.Healthy(blobs.GetType().Name);
+    }
+}
+
+internal sealed class QueueHealthCheck(JobStorage storage) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        using var connection = storage.GetConnection();
+        var servers = storage.GetMonitoringApi().Servers().Count;
+        return Task.FromResult(HealthCheckResult.Healthy($"{storage.GetType().Name}, {servers} server(s)"));
+    }
+}

@@ -1,0 +1,161 @@
+using Dapper;
+using Pix2Pix.Domain.Service;
+using Pix2Pix.Domain.Training;
+
+namespace Pix2Pix.Infrastructure.Persistence;
+
+public sealed class JobStore(Database database)
+{
+    public async Task<TrainingJob> CreateAsync(Guid modelId, Guid datasetId, string optionsJson, int totalEpochs, CancellationToken cancellationToken = default)
+    {
+        var id = Guid.NewGuid();
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        // The dataset must still exist when the job row is written (a concurrent DELETE then sees the queued job).
+        var exists = await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM datasets WHERE id = @id", new { id = datasetId.ToString() }, transaction);
+        if (exists == 0) throw new NotFoundException($"Dataset {datasetId} does not exist.");
+        long now = Clock.Now();
+        await connection.ExecuteAsync("""
+            INSERT INTO jobs (id, model_id, dataset_id, options, status, total_epochs, created_at, updated_at)
+            VALUES (@id, @modelId, @datasetId, @optionsJson, 'Queued', @totalEpochs, @now, @now)
+            """, new { id = id.ToString(), modelId = modelId.ToString(), datasetId = datasetId.ToString(), optionsJson, totalEpochs, now }, transaction);
+        await transaction.CommitAsync(cancellationToken);
+        return await GetAsync(id, cancellationToken);
+    }
+
+    public async Task<TrainingJob?> FindAsync(Guid id, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return (await connection.QuerySingleOrDefaultAsync<JobRow>("SELECT * FROM jobs WHERE id = @id", new { id = id.ToString() }))?.ToDomain();
+    }
+
+    public async Task<TrainingJob> GetAsync(Guid id, CancellationToken cancellationToken = default) =>
+        await FindAsync(id, cancellationToken) ?? throw new NotFoundException($"Job {id} does not exist.");
+
+    public async Task<Page<TrainingJob>> ListAsync(int offset, int limit, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var rows = await connection.QueryAsync<JobRow>("SELECT * FROM jobs ORDER BY created_at DESC, id LIMIT @limit OFFSET @offset", new { limit, offset });
+        var total = await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM jobs");
+        return new Page<TrainingJob>(rows.Select(r => r.ToDomain()).ToList(), offset, limit, total);
+    }
+
+    /// <summary>Jobs that were queued or running when the process stopped (recovery at start).</summary>
+    public async Task<IReadOnlyList<TrainingJob>> UnfinishedAsync(CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var rows = await connection.QueryAsync<JobRow>("SELECT * FROM jobs WHERE status IN ('Queued', 'Running') ORDER BY created_at");
+        return rows.Select(r => r.ToDomain()).ToList();
+    }
+
+    /// <summary>Moves a queued (or interrupted running) job to Running; false when it was finished or cancelled meanwhile.</summary>
+    public async Task<bool> TryStartAsync(Guid id, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        long now = Clock.Now();
+        return await connection.ExecuteAsync("""
+            UPDATE jobs SET status = 'Running', attempts = attempts + 1, started_at = COALESCE(started_at, @now), updated_at = @now
+            WHERE id = @id AND status IN ('Queued', 'Running') AND cancel_requested = 0
+            """, new { id = id.ToString(), now }) == 1;
+    }
+
+    public async Task SetTotalsAsync(Guid id, int totalEpochs, long totalIterations, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await connection.ExecuteAsync("UPDATE jobs SET total_epochs = @totalEpochs, total_iterations = @totalIterations WHERE id = @id",
+            new { id = id.ToString(), totalEpochs, totalIterations });
+    }
+
+    /// <summary>Stores the latest progress and appends the iterations logged since the last call.</summary>
+    public async Task ReportProgressAsync(Guid id, IterationProgress latest, IReadOnlyList<IterationRecord> iterations, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await connection.ExecuteAsync("""
+            INSERT INTO job_iterations (job_id, iteration, epoch, learning_rate, g_gan, g_l1, d_real, d_fake, images_per_second)
+            VALUES (@JobId, @Iteration, @Epoch, @LearningRate, @GeneratorGan, @GeneratorL1, @DiscriminatorReal, @DiscriminatorFake, @ImagesPerSecond)
+            ON CONFLICT (job_id, iteration) DO UPDATE SET epoch = excluded.epoch, learning_rate = excluded.learning_rate, g_gan = excluded.g_gan,
+                g_l1 = excluded.g_l1, d_real = excluded.d_real, d_fake = excluded.d_fake, images_per_second = excluded.images_per_second
+            """, iterations.Select(i => new
+        {
+            JobId = id.ToString(), i.Iteration, i.Epoch, i.LearningRate, i.GeneratorGan, i.GeneratorL1, i.DiscriminatorReal, i.DiscriminatorFake, i.ImagesPerSecond,
+        }), transaction);
+        await connection.ExecuteAsync("""
+            UPDATE jobs SET epoch = @Epoch, iteration = @GlobalIteration, total_iterations = @TotalIterations, total_epochs = @TotalEpochs,
+                learning_rate = @LearningRate, g_gan = @GeneratorGan, g_l1 = @GeneratorL1, d_real = @DiscriminatorReal, d_fake = @DiscriminatorFake,
+                images_per_second = @ImagesPerSecond, updated_at = @Now
+            WHERE id = @Id
+            """, new
+        {
+            Id = id.ToString(), latest.Epoch, latest.GlobalIteration, latest.TotalIterations, latest.TotalEpochs, latest.LearningRate,
+            latest.Losses.GeneratorGan, latest.Losses.GeneratorL1, latest.Losses.DiscriminatorReal, latest.Losses.DiscriminatorFake,
+            latest.ImagesPerSecond, Now = Clock.Now(),
+        }, transaction);
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    public async Task AddSnapshotAsync(JobSnapshot snapshot, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await connection.ExecuteAsync("""
+            INSERT INTO job_snapshots (job_id, epoch, is_final, val_l1, val_psnr, val_ssim, val_images, test_l1, test_psnr, test_ssim, test_images, image_blob_key, created_at)
+            VALUES (@JobId, @Epoch, @IsFinal, @ValL1, @ValPsnr, @ValSsim, @ValImages, @TestL1, @TestPsnr, @TestSsim, @TestImages, @ImageBlobKey, @CreatedAt)
+            ON CONFLICT (job_id, epoch) DO NOTHING
+            """, new
+        {
+            JobId = snapshot.JobId.ToString(), snapshot.Epoch, IsFinal = snapshot.IsFinal ? 1 : 0,
+            ValL1 = snapshot.Val?.L1, ValPsnr = snapshot.Val?.Psnr, ValSsim = snapshot.Val?.Ssim, ValImages = snapshot.Val?.Images,
+            TestL1 = snapshot.Test?.L1, TestPsnr = snapshot.Test?.Psnr, TestSsim = snapshot.Test?.Ssim, TestImages = snapshot.Test?.Images,
+            snapshot.ImageBlobKey, CreatedAt = snapshot.CreatedAt.ToUnixTimeMilliseconds(),
+        });
+    }
+
+    public async Task<IReadOnlyList<JobSnapshot>> SnapshotsAsync(Guid id, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var rows = await connection.QueryAsync<SnapshotRow>("SELECT * FROM job_snapshots WHERE job_id = @id ORDER BY epoch", new { id = id.ToString() });
+        return rows.Select(r => r.ToDomain()).ToList();
+    }
+
+    public async Task<IReadOnlyList<IterationRecord>> IterationsAsync(Guid id, long afterIteration, int limit, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var rows = await connection.QueryAsync<IterationRow>(
+            "SELECT * FROM job_iterations WHERE job_id = @id AND iteration > @afterIteration ORDER BY iteration LIMIT @limit",
+            new { id = id.ToString(), afterIteration, limit });
+        return rows.Select(r => r.ToDomain()).ToList();
+    }
+
+    /// <summary>Asks a job to stop. A queued job is cancelled at once; a running one when its trainer sees the flag.</summary>
+    public async Task<TrainingJob> RequestCancelAsync(Guid id, CancellationToken cancellationToken = default)
+    {
+        var job = await GetAsync(id, cancellationToken);
+        if (job.IsFinished) throw new ConflictException($"Job {id} is already {job.Status}.");
+        await using var connection = await database.OpenAsync(cancellationToken);
+        long now = Clock.Now();
+        await connection.ExecuteAsync("UPDATE jobs SET cancel_requested = 1, updated_at = @now WHERE id = @id", new { id = id.ToString(), now });
+        await connection.ExecuteAsync("UPDATE jobs SET status = 'Cancelled', finished_at = @now WHERE id = @id AND status = 'Queued'", new { id = id.ToString(), now });
+        return await GetAsync(id, cancellationToken);
+    }
+
+    public async Task<bool> IsCancelRequestedAsync(Guid id, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return await connection.ExecuteScalarAsync<long>("SELECT cancel_requested FROM jobs WHERE id = @id", new { id = id.ToString() }) != 0;
+    }
+
+    public async Task FinishAsync(Guid id, JobStatus status, string? error, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        long now = Clock.Now();
+        await connection.ExecuteAsync("UPDATE jobs SET status = @status, error = @error, finished_at = @now, updated_at = @now WHERE id = @id",
+            new { id = id.ToString(), status = status.ToString(), error, now });
+    }
+
+    /// <summary>Puts an interrupted job back in the queue (its checkpoint stays).</summary>
+    public async Task RequeueAsync(Guid id, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await connection.ExecuteAsync("UPDATE jobs SET status = 'Queued', updated_at = @now WHERE id = @id AND status = 'Running'", new { id = id.ToString(), now = Clock.Now() });
+    }
+}

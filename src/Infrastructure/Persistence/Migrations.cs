@@ -1,0 +1,106 @@
+namespace Pix2Pix.Infrastructure.Persistence;
+
+/// <summary>
+/// The versioned schema, one list for SQLite and PostgreSQL: portable types only (TEXT ids, BIGINT Unix-millisecond
+/// timestamps, INTEGER 0/1 flags, DOUBLE PRECISION). Never edit an applied migration; append a new one.
+/// </summary>
+public static class Migrations
+{
+    public static readonly IReadOnlyList<(int Version, string Sql)> All =
+    [
+        (1, """
+            CREATE TABLE datasets (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                layout TEXT NOT NULL,
+                train_count BIGINT NOT NULL,
+                val_count BIGINT NOT NULL,
+                test_count BIGINT NOT NULL,
+                width BIGINT NULL,
+                height BIGINT NULL,
+                size_bytes BIGINT NOT NULL,
+                blob_key TEXT NOT NULL,
+                created_at BIGINT NOT NULL
+            );
+            CREATE TABLE models (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL UNIQUE,
+                default_version BIGINT NULL,
+                created_at BIGINT NOT NULL
+            );
+            CREATE TABLE jobs (
+                id TEXT PRIMARY KEY,
+                model_id TEXT NOT NULL,
+                dataset_id TEXT NOT NULL,
+                options TEXT NOT NULL,
+                status TEXT NOT NULL,
+                cancel_requested BIGINT NOT NULL DEFAULT 0,
+                epoch BIGINT NOT NULL DEFAULT 0,
+                total_epochs BIGINT NOT NULL,
+                iteration BIGINT NOT NULL DEFAULT 0,
+                total_iterations BIGINT NOT NULL DEFAULT 0,
+                learning_rate DOUBLE PRECISION NULL,
+                g_gan DOUBLE PRECISION NULL,
+                g_l1 DOUBLE PRECISION NULL,
+                d_real DOUBLE PRECISION NULL,
+                d_fake DOUBLE PRECISION NULL,
+                images_per_second DOUBLE PRECISION NULL,
+                error TEXT NULL,
+                attempts BIGINT NOT NULL DEFAULT 0,
+                created_at BIGINT NOT NULL,
+                started_at BIGINT NULL,
+                finished_at BIGINT NULL,
+                updated_at BIGINT NOT NULL
+            );
+            CREATE INDEX jobs_by_dataset ON jobs (dataset_id);
+            CREATE INDEX jobs_by_model ON jobs (model_id);
+            CREATE INDEX jobs_by_status ON jobs (status);
+            CREATE TABLE job_iterations (
+                job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+                iteration BIGINT NOT NULL,
+                epoch BIGINT NOT NULL,
+                learning_rate DOUBLE PRECISION NOT NULL,
+                g_gan DOUBLE PRECISION NOT NULL,
+                g_l1 DOUBLE PRECISION NOT NULL,
+                d_real DOUBLE PRECISION NOT NULL,
+                d_fake DOUBLE PRECISION NOT NULL,
+                images_per_second DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY (job_id, iteration)
+            );
+            CREATE TABLE job_snapshots (
+                job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+                epoch BIGINT NOT NULL,
+                is_final BIGINT NOT NULL,
+                val_l1 DOUBLE PRECISION NULL,
+                val_psnr DOUBLE PRECISION NULL,
+                val_ssim DOUBLE PRECISION NULL,
+                val_images BIGINT NULL,
+                test_l1 DOUBLE PRECISION NULL,
+                test_psnr DOUBLE PRECISION NULL,
+                test_ssim DOUBLE PRECISION NULL,
+                test_images BIGINT NULL,
+                image_blob_key TEXT NULL,
+                created_at BIGINT NOT NULL,
+                PRIMARY KEY (job_id, epoch)
+            );
+            CREATE TABLE model_versions (
+                model_id TEXT NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+                version BIGINT NOT NULL,
+                epoch BIGINT NOT NULL,
+                is_final BIGINT NOT NULL,
+                job_id TEXT NOT NULL,
+                dataset_id TEXT NOT NULL,
+                options TEXT NOT NULL,
+                l1 DOUBLE PRECISION NULL,
+                psnr DOUBLE PRECISION NULL,
+                ssim DOUBLE PRECISION NULL,
+                metric_images BIGINT NULL,
+                package_blob_key TEXT NOT NULL,
+                package_bytes BIGINT NOT NULL,
+                created_at BIGINT NOT NULL,
+                PRIMARY KEY (model_id, version),
+                UNIQUE (job_id, epoch)
+            );
+            """),
+    ];
+}

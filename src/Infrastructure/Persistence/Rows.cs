@@ -1,0 +1,123 @@
+using Pix2Pix.Domain.Data;
+using Pix2Pix.Domain.Service;
+
+namespace Pix2Pix.Infrastructure.Persistence;
+
+// Rows as both databases return them (TEXT, BIGINT, DOUBLE PRECISION), mapped by Dapper with underscores matched
+// to PascalCase, then turned into the domain records.
+
+internal sealed class DatasetRow
+{
+    public string Id { get; set; } = "";
+    public string Name { get; set; } = "";
+    public string Layout { get; set; } = "";
+    public long TrainCount { get; set; }
+    public long ValCount { get; set; }
+    public long TestCount { get; set; }
+    public long? Width { get; set; }
+    public long? Height { get; set; }
+    public long SizeBytes { get; set; }
+    public string BlobKey { get; set; } = "";
+    public long CreatedAt { get; set; }
+
+    public Dataset ToDomain() => new(Guid.Parse(Id), Name, Enum.Parse<DatasetLayout>(Layout), (int)TrainCount, (int)ValCount, (int)TestCount,
+        (int?)Width, (int?)Height, SizeBytes, BlobKey, Clock.From(CreatedAt));
+}
+
+internal sealed class ModelRow
+{
+    public string Id { get; set; } = "";
+    public string Name { get; set; } = "";
+    public long? DefaultVersion { get; set; }
+    public long CreatedAt { get; set; }
+
+    public Model ToDomain() => new(Guid.Parse(Id), Name, (int?)DefaultVersion, Clock.From(CreatedAt));
+}
+
+internal sealed class JobRow
+{
+    public string Id { get; set; } = "";
+    public string ModelId { get; set; } = "";
+    public string DatasetId { get; set; } = "";
+    public string Options { get; set; } = "";
+    public string Status { get; set; } = "";
+    public long CancelRequested { get; set; }
+    public long Epoch { get; set; }
+    public long TotalEpochs { get; set; }
+    public long Iteration { get; set; }
+    public long TotalIterations { get; set; }
+    public double? LearningRate { get; set; }
+    public double? GGan { get; set; }
+    public double? GL1 { get; set; }
+    public double? DReal { get; set; }
+    public double? DFake { get; set; }
+    public double? ImagesPerSecond { get; set; }
+    public string? Error { get; set; }
+    public long Attempts { get; set; }
+    public long CreatedAt { get; set; }
+    public long? StartedAt { get; set; }
+    public long? FinishedAt { get; set; }
+    public long UpdatedAt { get; set; }
+
+    public TrainingJob ToDomain() => new(Guid.Parse(Id), Guid.Parse(ModelId), Guid.Parse(DatasetId), Options, Enum.Parse<JobStatus>(Status),
+        CancelRequested != 0, (int)Epoch, (int)TotalEpochs, Iteration, TotalIterations, LearningRate,
+        GGan is { } gan ? new JobLosses(gan, GL1 ?? 0, DReal ?? 0, DFake ?? 0) : null, ImagesPerSecond, Error, (int)Attempts,
+        Clock.From(CreatedAt), Clock.From(StartedAt), Clock.From(FinishedAt), Clock.From(UpdatedAt));
+}
+
+internal sealed class IterationRow
+{
+    public long Iteration { get; set; }
+    public long Epoch { get; set; }
+    public double LearningRate { get; set; }
+    public double GGan { get; set; }
+    public double GL1 { get; set; }
+    public double DReal { get; set; }
+    public double DFake { get; set; }
+    public double ImagesPerSecond { get; set; }
+
+    public IterationRecord ToDomain() => new(Iteration, (int)Epoch, LearningRate, GGan, GL1, DReal, DFake, ImagesPerSecond);
+}
+
+internal sealed class SnapshotRow
+{
+    public string JobId { get; set; } = "";
+    public long Epoch { get; set; }
+    public long IsFinal { get; set; }
+    public double? ValL1 { get; set; }
+    public double? ValPsnr { get; set; }
+    public double? ValSsim { get; set; }
+    public long? ValImages { get; set; }
+    public double? TestL1 { get; set; }
+    public double? TestPsnr { get; set; }
+    public double? TestSsim { get; set; }
+    public long? TestImages { get; set; }
+    public string? ImageBlobKey { get; set; }
+    public long CreatedAt { get; set; }
+
+    public JobSnapshot ToDomain() => new(Guid.Parse(JobId), (int)Epoch, IsFinal != 0,
+        ValL1 is { } l1 ? new QualityMetrics(l1, ValPsnr ?? 0, ValSsim ?? 0, (int)(ValImages ?? 0)) : null,
+        TestL1 is { } tl1 ? new QualityMetrics(tl1, TestPsnr ?? 0, TestSsim ?? 0, (int)(TestImages ?? 0)) : null,
+        ImageBlobKey, Clock.From(CreatedAt));
+}
+
+internal sealed class VersionRow
+{
+    public string ModelId { get; set; } = "";
+    public long Version { get; set; }
+    public long Epoch { get; set; }
+    public long IsFinal { get; set; }
+    public string JobId { get; set; } = "";
+    public string DatasetId { get; set; } = "";
+    public string Options { get; set; } = "";
+    public double? L1 { get; set; }
+    public double? Psnr { get; set; }
+    public double? Ssim { get; set; }
+    public long? MetricImages { get; set; }
+    public string PackageBlobKey { get; set; } = "";
+    public long PackageBytes { get; set; }
+    public long CreatedAt { get; set; }
+
+    public ModelVersion ToDomain() => new(Guid.Parse(ModelId), (int)Version, (int)Epoch, IsFinal != 0, Guid.Parse(JobId), Guid.Parse(DatasetId), Options,
+        L1 is { } l1 ? new QualityMetrics(l1, Psnr ?? 0, Ssim ?? 0, (int)(MetricImages ?? 0)) : null, PackageBlobKey, PackageBytes, Clock.From(CreatedAt));
+}
