@@ -26,8 +26,10 @@ public static class ApiServices
 
         var maxUpload = builder.Configuration.GetSection(UploadOptions.Section).Get<UploadOptions>()?.MaxDatasetBytes ?? new UploadOptions().MaxDatasetBytes;
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = maxUpload + 1024 * 1024);
-        services.Configure<FormOptions>(form => form.MultipartBodyLengthLimit = maxUpload);
+        services.Configure<FormOptions>(form => form.MultipartBodyLengthLimit = maxUpload + Endpoints.DatasetsApi.MultipartOverhead);
 
+        // Malformed bodies (bad JSON, wrong enum names) reach ApiExceptionHandler, which names the field.
+        services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.AddProblemDetails();
         services.AddExceptionHandler<ApiExceptionHandler>();
         services.ConfigureHttpJsonOptions(json =>

@@ -55,9 +55,19 @@ public static class DatasetsApi
         if (!request.HasFormContentType)
             return TypedResults.Problem("Send multipart/form-data with the archive in a field named 'file'.", statusCode: 415, title: "Unsupported media type");
         var limits = uploads.Value;
-        if (request.ContentLength > limits.MaxDatasetBytes + 1024 * 1024)
+        if (request.ContentLength > limits.MaxDatasetBytes + MultipartOverhead)
             return TooLarge(limits.MaxDatasetBytes);
-        var form = await request.ReadFormAsync(cancellationToken);
+        IFormCollection form;
+        try
+        {
+            form = await request.ReadFormAsync(cancellationToken);
+        }
+        catch (InvalidDataException e) // thrown by the multipart reader: over the length limit (chunked uploads) or malformed
+        {
+            return e.Message.Contains("limit", StringComparison.OrdinalIgnoreCase)
+                ? TooLarge(limits.MaxDatasetBytes)
+                : TypedResults.Problem($"The multipart body cannot be read: {e.Message}", statusCode: 400, title: "Bad request");
+        }
         var file = form.Files.GetFile("file");
         if (file is null || file.Length == 0)
             return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["file"] = ["Attach the dataset archive (.zip) in a form field named 'file'."] });
@@ -123,6 +133,9 @@ public static class DatasetsApi
         await blobs.DeleteAsync(dataset.BlobKey, CancellationToken.None);
         return TypedResults.NoContent();
     }
+
+    /// <summary>Room for the multipart boundaries and the name field around the archive.</summary>
+    internal const long MultipartOverhead = 64 * 1024;
 
     private static ProblemHttpResult TooLarge(long limit) =>
         TypedResults.Problem($"The archive is larger than the limit of {limit} bytes (Uploads:MaxDatasetBytes).", statusCode: 413, title: "Request too large");

@@ -20,6 +20,9 @@ public interface IBlobStore
 
     Task DeletePrefixAsync(string prefix, CancellationToken cancellationToken = default);
 
+    /// <summary>Keys that start with <paramref name="prefix"/>, in no particular order.</summary>
+    Task<IReadOnlyList<string>> ListAsync(string prefix, CancellationToken cancellationToken = default);
+
     /// <summary>Throws when the store cannot be reached (readiness probe).</summary>
     Task CheckAsync(CancellationToken cancellationToken = default);
 }

@@ -72,6 +72,16 @@ public sealed class FileSystemBlobStore : IBlobStore
         return Task.CompletedTask;
     }
 
+    public Task<IReadOnlyList<string>> ListAsync(string prefix, CancellationToken cancellationToken = default)
+    {
+        IReadOnlyList<string> keys = Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories)
+            .Where(f => !f.EndsWith(".tmp", StringComparison.Ordinal) && !Path.GetFileName(f).StartsWith(".ready-", StringComparison.Ordinal))
+            .Select(f => Path.GetRelativePath(root, f).Replace('\\', '/'))
+            .Where(k => k.StartsWith(prefix, StringComparison.Ordinal))
+            .ToList();
+        return Task.FromResult(keys);
+    }
+
     public Task CheckAsync(CancellationToken cancellationToken = default)
     {
         var probe = Path.Combine(root, $".ready-{Guid.NewGuid():N}");

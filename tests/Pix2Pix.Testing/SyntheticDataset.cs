@@ -1,7 +1,8 @@
+using System.IO.Compression;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
 
-namespace Pix2Pix.Domain.Tests;
+namespace Pix2Pix.Testing;
 
 /// <summary>
 /// Tiny paired datasets for tests: A is a few flat-coloured rectangles on a background (a "label map"), B is A with
@@ -83,4 +84,48 @@ public static class SyntheticDataset
     }
 
     private static Rgb24 RandomColor(Random random) => new((byte)random.Next(256), (byte)random.Next(256), (byte)random.Next(256));
+}
+
+/// <summary>Zip archives of synthetic datasets, good and deliberately bad, for upload tests.</summary>
+public static class TestArchives
+{
+    /// <summary>A .zip of a synthetic dataset (optionally inside one top-level folder).</summary>
+    public static byte[] Dataset(int train = 6, int val = 2, int test = 0, int size = 32, bool paired = false, string? topFolder = null)
+    {
+        var root = SyntheticDataset.Create(SyntheticDataset.CreateTempDirectory(), train, val, test, size, paired);
+        return Zip(root, topFolder);
+    }
+
+    public static byte[] Zip(string folder, string? topFolder = null)
+    {
+        using var buffer = new MemoryStream();
+        using (var zip = new System.IO.Compression.ZipArchive(buffer, System.IO.Compression.ZipArchiveMode.Create, leaveOpen: true))
+            foreach (var file in Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories))
+            {
+                var name = Path.GetRelativePath(folder, file).Replace('\\', '/');
+                zip.CreateEntryFromFile(file, topFolder is null ? name : $"{topFolder}/{name}");
+            }
+        return buffer.ToArray();
+    }
+
+    /// <summary>A .zip with the given entries (name → bytes), for hostile archives.</summary>
+    public static byte[] Entries(params (string Name, byte[] Bytes)[] entries)
+    {
+        using var buffer = new MemoryStream();
+        using (var zip = new System.IO.Compression.ZipArchive(buffer, System.IO.Compression.ZipArchiveMode.Create, leaveOpen: true))
+            foreach (var (name, bytes) in entries)
+            {
+                using var stream = zip.CreateEntry(name).Open();
+                stream.Write(bytes);
+            }
+        return buffer.ToArray();
+    }
+
+    public static byte[] Png(int width, int height, int seed = 1)
+    {
+        using var image = SyntheticDataset.LabelMap(new Random(seed), width, height);
+        using var buffer = new MemoryStream();
+        image.SaveAsPng(buffer);
+        return buffer.ToArray();
+    }
 }
