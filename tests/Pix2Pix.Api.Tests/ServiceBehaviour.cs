@@ -182,6 +182,16 @@ public abstract class ServiceBehaviour : IAsyncLifetime
         }
         using (var form = new MultipartFormDataContent { { new ByteArrayContent(TestArchives.Png(40, 40)), "file", "x.png" } })
             Assert.Equal(HttpStatusCode.OK, (await client.PostAsync($"/models/{modelId}/translate?version=1", form)).StatusCode);
+        // Concurrent requests share the cached model and get the same answer.
+        var parallel = await Task.WhenAll(Enumerable.Range(0, 8).Select(async _ =>
+        {
+            using var content = new ByteArrayContent(TestArchives.Png(48, 40, seed: 9));
+            content.Headers.ContentType = new MediaTypeHeaderValue("image/png");
+            var response = await client.PostAsync($"/models/{modelId}/translate?version={(_ % 2) + 2}", content);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            return Convert.ToBase64String(await response.Content.ReadAsByteArrayAsync());
+        }));
+        Assert.Equal(2, parallel.Distinct().Count()); // one output per version
 
         var package = await client.GetAsync($"/models/{modelId}/versions/2/package");
         Assert.Equal(HttpStatusCode.OK, package.StatusCode);
