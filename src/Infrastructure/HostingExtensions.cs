@@ -18,13 +18,16 @@ public static class HostingExtensions
 {
     public static IHostApplicationBuilder AddPix2PixInfrastructure(this IHostApplicationBuilder builder)
     {
-        DefaultTypeMap.MatchNamesWithUnderscores = true;
         var services = builder.Services;
         services.AddOptions<StorageOptions>().BindConfiguration(StorageOptions.Section)
             .Validate(o => !string.IsNullOrWhiteSpace(o.DataDirectory), "Storage:DataDirectory must not be empty.").ValidateOnStart();
         services.AddOptions<WorkerOptions>().BindConfiguration(WorkerOptions.Section)
             .Validate(o => o.Device is "cpu" or "cuda" || o.Device.StartsWith("cuda:", StringComparison.Ordinal), "Worker:Device must be cpu, cuda or cuda:N.")
-            .Validate(o => o.Threads >= 0, "Worker:Threads must be 0 or more.").ValidateOnStart();
+            .Validate(o => o.Threads >= 0, "Worker:Threads must be 0 or more.")
+            .Validate(o => o.LeaseDuration >= TimeSpan.FromSeconds(3), "Worker:LeaseDuration must be at least 3 seconds.")
+            .Validate(o => o.MaxAttempts >= 1, "Worker:MaxAttempts must be at least 1.")
+            .Validate(o => o.WatchdogInterval > TimeSpan.Zero, "Worker:WatchdogInterval must be positive.")
+            .ValidateOnStart();
         services.AddOptions<BlobOptions>().BindConfiguration(BlobOptions.Section)
             .Validate(o => o.Provider != BlobProvider.S3 || !string.IsNullOrWhiteSpace(o.S3.Bucket), "Blobs:S3:Bucket is required with Blobs:Provider=S3.")
             .ValidateOnStart();
@@ -35,6 +38,7 @@ public static class HostingExtensions
         services.AddSingleton<DatasetStore>();
         services.AddSingleton<ModelStore>();
         services.AddSingleton<JobStore>();
+        services.AddSingleton<JobLeaseStore>();
         services.AddSingleton<IBlobStore>(provider =>
         {
             var options = provider.GetRequiredService<IOptions<BlobOptions>>().Value;
@@ -43,13 +47,22 @@ public static class HostingExtensions
             return new FileSystemBlobStore(string.IsNullOrWhiteSpace(options.Directory) ? Path.Combine(storage.DataDirectory, "blobs") : options.Directory);
         });
         services.AddHostedService<StartupTasks>();
+        services.AddHostedService<LeaseWatchdog>();
         services.AddTransient<TrainingJobRunner>();
 
+        var worker = builder.Configuration.GetSection(WorkerOptions.Section).Get<WorkerOptions>() ?? new WorkerOptions();
         services.AddHangfire(configuration =>
         {
             configuration.SetDataCompatibilityLevel(CompatibilityLevel.Version_180).UseSimpleAssemblyNameTypeSerializer().UseRecommendedSerializerSettings();
             if (target.Provider == DatabaseProvider.PostgreSql)
-                configuration.UsePostgreSqlStorage(o => o.UseNpgsqlConnection(target.ConnectionString), new PostgreSqlStorageOptions { PrepareSchemaIfNecessary = true });
+                configuration.UsePostgreSqlStorage(o => o.UseNpgsqlConnection(target.ConnectionString), new PostgreSqlStorageOptions
+                {
+                    PrepareSchemaIfNecessary = true,
+                    // A live worker keeps its fetched job invisible; a dead worker's job reappears after the timeout.
+                    UseSlidingInvisibilityTimeout = true,
+                    InvisibilityTimeout = worker.InvisibilityTimeout,
+                    QueuePollInterval = TimeSpan.FromSeconds(1),
+                });
             else
                 configuration.UseInMemoryStorage(); // embedded mode: StartupTasks re-enqueues unfinished jobs after a restart
         });
@@ -63,12 +76,18 @@ public static class HostingExtensions
     /// <summary>A Hangfire server for training in this process, one job at a time.</summary>
     public static IHostApplicationBuilder AddTrainingWorker(this IHostApplicationBuilder builder)
     {
+        var worker = builder.Configuration.GetSection(WorkerOptions.Section).Get<WorkerOptions>() ?? new WorkerOptions();
         builder.Services.AddHangfireServer(options =>
         {
             options.Queues = [TrainingJobRunner.Queue];
             options.WorkerCount = 1;
             options.ServerName = $"{Environment.MachineName}:{Environment.ProcessId}";
+            // Hangfire cancels a running job's token only once StopTimeout has passed after a stop request, so keep it
+            // short: on SIGTERM the job checkpoints at its next step and hands itself back, within ShutdownTimeout.
+            options.StopTimeout = TimeSpan.FromMilliseconds(500);
+            options.ShutdownTimeout = worker.ShutdownTimeout;
         });
+        builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = worker.ShutdownTimeout + TimeSpan.FromSeconds(5));
         return builder;
     }
 
@@ -77,18 +96,20 @@ public static class HostingExtensions
 }
 
 /// <summary>Schema migrations, blob bucket and (embedded mode) re-enqueueing of unfinished jobs, before serving.</summary>
-internal sealed class StartupTasks(Database database, IBlobStore blobs, JobStore jobs, IBackgroundJobClient queue, IOptions<BlobOptions> blobOptions) : IHostedService
+internal sealed class StartupTasks(Database database, IBlobStore blobs, JobStore jobs, JobLeaseStore leases, IBackgroundJobClient queue, IOptions<BlobOptions> blobOptions)
+    : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         await database.MigrateAsync(cancellationToken);
         if (blobs is S3BlobStore s3 && blobOptions.Value.S3.CreateBucket) await s3.EnsureBucketAsync(cancellationToken);
         if (database.Target.Provider == DatabaseProvider.Sqlite)
+        {
+            // Embedded mode: this process is the only worker and its queue lived in memory.
+            await leases.ResetAfterRestartAsync(cancellationToken);
             foreach (var job in await jobs.UnfinishedAsync(cancellationToken))
-            {
-                await jobs.RequeueAsync(job.Id, cancellationToken);
                 queue.Enqueue<TrainingJobRunner>(runner => runner.RunAsync(job.Id, CancellationToken.None));
-            }
+        }
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;

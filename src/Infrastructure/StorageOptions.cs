@@ -25,4 +25,25 @@ public sealed class WorkerOptions
 
     /// <summary>libtorch threads for training; 0 = libtorch's default (one per core).</summary>
     public int Threads { get; set; }
+
+    /// <summary>How long a job stays claimed by a worker that stops renewing (dies); renewed every third of it.</summary>
+    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>A job that failed (crash, unexpected error) this many times ends Failed instead of being retried.</summary>
+    public int MaxAttempts { get; set; } = 5;
+
+    /// <summary>How often every process looks for jobs whose worker died, to queue them again.</summary>
+    public TimeSpan WatchdogInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long database writes from a training job are retried while the database is unreachable.</summary>
+    public TimeSpan DatabaseRetryWindow { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// How long a stopping process waits for the training job to checkpoint and hand itself back (the host waits 5 s
+    /// more; a pod's terminationGracePeriodSeconds must exceed both).
+    /// </summary>
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Hangfire.PostgreSql: a fetched job reappears for other workers after this long unless its worker is alive (sliding).</summary>
+    public TimeSpan InvisibilityTimeout { get; set; } = TimeSpan.FromMinutes(5);
 }

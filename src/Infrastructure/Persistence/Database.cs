@@ -10,6 +10,9 @@ public sealed class Database
 {
     private readonly NpgsqlDataSource? postgres;
 
+    // Columns are snake_case, properties PascalCase.
+    static Database() => DefaultTypeMap.MatchNamesWithUnderscores = true;
+
     public Database(DatabaseTarget target)
     {
         Target = target;

@@ -48,17 +48,6 @@ public sealed class JobStore(Database database)
         return rows.Select(r => r.ToDomain()).ToList();
     }
 
-    /// <summary>Moves a queued (or interrupted running) job to Running; false when it was finished or cancelled meanwhile.</summary>
-    public async Task<bool> TryStartAsync(Guid id, CancellationToken cancellationToken = default)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        long now = Clock.Now();
-        return await connection.ExecuteAsync("""
-            UPDATE jobs SET status = 'Running', attempts = attempts + 1, started_at = COALESCE(started_at, @now), updated_at = @now
-            WHERE id = @id AND status IN ('Queued', 'Running') AND cancel_requested = 0
-            """, new { id = id.ToString(), now }) == 1;
-    }
-
     public async Task SetTotalsAsync(Guid id, int totalEpochs, long totalIterations, CancellationToken cancellationToken = default)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
@@ -66,11 +55,13 @@ public sealed class JobStore(Database database)
             new { id = id.ToString(), totalEpochs, totalIterations });
     }
 
-    /// <summary>Stores the latest progress and appends the iterations logged since the last call.</summary>
-    public async Task ReportProgressAsync(Guid id, IterationProgress latest, IReadOnlyList<IterationRecord> iterations, CancellationToken cancellationToken = default)
+    /// <summary>Stores the latest progress and appends the iterations logged since the last call (fenced by the lease).</summary>
+    public async Task ReportProgressAsync(JobLease lease, IterationProgress latest, IReadOnlyList<IterationRecord> iterations, CancellationToken cancellationToken = default)
     {
+        var id = lease.JobId;
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await JobLeaseStore.FenceAsync(connection, transaction, lease);
         await connection.ExecuteAsync("""
             INSERT INTO job_iterations (job_id, iteration, epoch, learning_rate, g_gan, g_l1, d_real, d_fake, images_per_second)
             VALUES (@JobId, @Iteration, @Epoch, @LearningRate, @GeneratorGan, @GeneratorL1, @DiscriminatorReal, @DiscriminatorFake, @ImagesPerSecond)
@@ -94,9 +85,11 @@ public sealed class JobStore(Database database)
         await transaction.CommitAsync(cancellationToken);
     }
 
-    public async Task AddSnapshotAsync(JobSnapshot snapshot, CancellationToken cancellationToken = default)
+    public async Task AddSnapshotAsync(JobLease lease, JobSnapshot snapshot, CancellationToken cancellationToken = default)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await JobLeaseStore.FenceAsync(connection, transaction, lease);
         await connection.ExecuteAsync("""
             INSERT INTO job_snapshots (job_id, epoch, is_final, val_l1, val_psnr, val_ssim, val_images, test_l1, test_psnr, test_ssim, test_images, image_blob_key, created_at)
             VALUES (@JobId, @Epoch, @IsFinal, @ValL1, @ValPsnr, @ValSsim, @ValImages, @TestL1, @TestPsnr, @TestSsim, @TestImages, @ImageBlobKey, @CreatedAt)
@@ -107,7 +100,26 @@ public sealed class JobStore(Database database)
             ValL1 = snapshot.Val?.L1, ValPsnr = snapshot.Val?.Psnr, ValSsim = snapshot.Val?.Ssim, ValImages = snapshot.Val?.Images,
             TestL1 = snapshot.Test?.L1, TestPsnr = snapshot.Test?.Psnr, TestSsim = snapshot.Test?.Ssim, TestImages = snapshot.Test?.Images,
             snapshot.ImageBlobKey, CreatedAt = snapshot.CreatedAt.ToUnixTimeMilliseconds(),
-        });
+        }, transaction);
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    /// <summary>Points the job at a new checkpoint blob (fenced); returns the key it replaces.</summary>
+    public async Task<string?> SetCheckpointAsync(JobLease lease, string key, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await JobLeaseStore.FenceAsync(connection, transaction, lease);
+        var previous = await connection.ExecuteScalarAsync<string?>("SELECT checkpoint_key FROM jobs WHERE id = @id", new { id = lease.JobId.ToString() }, transaction);
+        await connection.ExecuteAsync("UPDATE jobs SET checkpoint_key = @key WHERE id = @id", new { id = lease.JobId.ToString(), key }, transaction);
+        await transaction.CommitAsync(cancellationToken);
+        return previous;
+    }
+
+    public async Task<string?> CheckpointKeyAsync(Guid id, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return await connection.ExecuteScalarAsync<string?>("SELECT checkpoint_key FROM jobs WHERE id = @id", new { id = id.ToString() });
     }
 
     public async Task<IReadOnlyList<JobSnapshot>> SnapshotsAsync(Guid id, CancellationToken cancellationToken = default)
@@ -150,12 +162,5 @@ public sealed class JobStore(Database database)
         long now = Clock.Now();
         await connection.ExecuteAsync("UPDATE jobs SET status = @status, error = @error, finished_at = @now, updated_at = @now WHERE id = @id",
             new { id = id.ToString(), status = status.ToString(), error, now });
-    }
-
-    /// <summary>Puts an interrupted job back in the queue (its checkpoint stays).</summary>
-    public async Task RequeueAsync(Guid id, CancellationToken cancellationToken = default)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await connection.ExecuteAsync("UPDATE jobs SET status = 'Queued', updated_at = @now WHERE id = @id AND status = 'Running'", new { id = id.ToString(), now = Clock.Now() });
     }
 }

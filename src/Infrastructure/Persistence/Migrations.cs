@@ -102,5 +102,24 @@ public static class Migrations
                 UNIQUE (job_id, epoch)
             );
             """),
+        (2, """
+            ALTER TABLE jobs ADD COLUMN lease_owner TEXT NULL;
+            ALTER TABLE jobs ADD COLUMN lease_token BIGINT NOT NULL DEFAULT 0;
+            ALTER TABLE jobs ADD COLUMN lease_expires_at BIGINT NOT NULL DEFAULT 0;
+            ALTER TABLE jobs ADD COLUMN checkpoint_key TEXT NULL;
+            ALTER TABLE jobs ADD COLUMN requeued_at BIGINT NULL;
+            ALTER TABLE jobs ADD COLUMN failures BIGINT NOT NULL DEFAULT 0;
+            CREATE TABLE job_leases (
+                job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+                token BIGINT NOT NULL,
+                owner TEXT NOT NULL,
+                acquired_at BIGINT NOT NULL,
+                resumed_at_iteration BIGINT NOT NULL,
+                released_at BIGINT NULL,
+                last_iteration BIGINT NULL,
+                outcome TEXT NULL,
+                PRIMARY KEY (job_id, token)
+            );
+            """),
     ];
 }

@@ -52,11 +52,13 @@ public sealed class ModelStore(Database database)
     /// Records a version for a job's epoch with the next number, once: a job that makes the same epoch again (after a
     /// restart) gets the existing version back.
     /// </summary>
-    public async Task<ModelVersion> AddVersionAsync(Guid modelId, Guid jobId, Guid datasetId, int epoch, bool isFinal, string optionsJson,
+    public async Task<ModelVersion> AddVersionAsync(JobLease lease, Guid modelId, Guid datasetId, int epoch, bool isFinal, string optionsJson,
         QualityMetrics? metrics, Func<int, string> packageKey, long packageBytes, CancellationToken cancellationToken = default)
     {
+        var jobId = lease.JobId;
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await JobLeaseStore.FenceAsync(connection, transaction, lease);
         var existing = await connection.QuerySingleOrDefaultAsync<VersionRow>(
             "SELECT * FROM model_versions WHERE job_id = @jobId AND epoch = @epoch", new { jobId = jobId.ToString(), epoch }, transaction);
         if (existing is not null) return existing.ToDomain();

@@ -2,10 +2,11 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Npgsql;
+using Xunit;
 
-namespace Pix2Pix.Api.Tests;
+namespace Pix2Pix.Testing;
 
-internal static class Processes
+public static class Processes
 {
     public static bool IsRoot => Environment.UserName == "root";
 
@@ -78,7 +79,9 @@ public sealed class PostgresServer : IAsyncLifetime
 
     public void Restart()
     {
-        Processes.RunAsPostgres(Path.Combine(bin, "pg_ctl"), $"-D {directory}/data -m fast -w restart");
+        // -l: the restarted server must not inherit our output pipe, or reading it never ends.
+        Processes.RunAsPostgres(Path.Combine(bin, "pg_ctl"), $"-D {directory}/data -l {directory}/server.log -m fast -w restart");
+        NpgsqlConnection.ClearAllPools(); // this process's pooled connections died with the old server
     }
 
     public Task DisposeAsync()
@@ -137,8 +140,3 @@ public sealed class S3Server : IAsyncLifetime
     }
 }
 
-[CollectionDefinition(Name)]
-public sealed class ServersCollection : ICollectionFixture<PostgresServer>, ICollectionFixture<S3Server>
-{
-    public const string Name = "Real PostgreSQL and S3";
-}
