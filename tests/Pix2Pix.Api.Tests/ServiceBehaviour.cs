@@ -370,6 +370,28 @@ public sealed class EmbeddedServiceTests : ServiceBehaviour
     protected override Task<Dictionary<string, string?>> StorageSettingsAsync() => Task.FromResult(new Dictionary<string, string?>());
 
     [Fact]
+    public async Task Restart_MidTraining_TheJobResumesFromItsCheckpointAndSucceeds()
+    {
+        var first = App();
+        var client = first.CreateClient();
+        var datasetId = await client.UploadOkAsync(TestArchives.Dataset(train: 4, val: 1));
+        var started = (await (await client.TrainAsync(datasetId, "restarted", ApiClient.TinyOptions(epochs: 30, decayEpochs: 0))).Content.ReadFromJsonAsync<JsonObject>())!;
+        var jobId = started["id"]!.GetValue<Guid>();
+        await client.WaitForJobAsync(jobId, j => j["iteration"]!.GetValue<long>() >= 8);
+        first.Dispose(); // the process stops: the job checkpoints at its current iteration
+
+        var second = App(dataDirectory: first.DataDirectory);
+        var job = await second.CreateClient().WaitForJobAsync(jobId, j => j.IsFinished());
+
+        Assert.Equal("Succeeded", job.Status());
+        var leases = await second.Services.GetRequiredService<global::Pix2Pix.Infrastructure.Persistence.JobLeaseStore>().HistoryAsync(jobId);
+        Assert.Equal(2, leases.Count);
+        Assert.Equal("interrupted", leases[0].Outcome);
+        Assert.Equal(leases[0].LastIteration, leases[1].ResumedAtIteration);
+        Assert.True(leases[1].ResumedAtIteration >= 8);
+    }
+
+    [Fact]
     public void Storage_IsSqliteFolderAndInMemoryQueue()
     {
         var app = App();

@@ -21,7 +21,15 @@ public sealed class Cluster : IAsyncDisposable
     private readonly List<ServiceProcess> processes = [];
     private readonly string root = Path.Combine(Path.GetTempPath(), "pix2pix-e2e", Guid.NewGuid().ToString("N"));
 
-    private Cluster(string connectionString) => ConnectionString = connectionString;
+    private readonly int maxAttempts;
+
+    private Cluster(string connectionString, int maxAttempts)
+    {
+        ConnectionString = connectionString;
+        this.maxAttempts = maxAttempts;
+    }
+
+    public string BlobDirectory => Path.Combine(root, "blobs");
 
     public string ConnectionString { get; }
     public ServiceProcess Api { get; private set; } = null!;
@@ -29,9 +37,9 @@ public sealed class Cluster : IAsyncDisposable
     public JobLeaseStore Leases => new(new Database(new DatabaseTarget(DatabaseProvider.PostgreSql, ConnectionString)));
     public IReadOnlyList<ServiceProcess> Processes => processes;
 
-    public static async Task<Cluster> StartAsync(PostgresServer postgres)
+    public static async Task<Cluster> StartAsync(PostgresServer postgres, int maxAttempts = 5)
     {
-        var cluster = new Cluster(await postgres.CreateDatabaseAsync());
+        var cluster = new Cluster(await postgres.CreateDatabaseAsync(), maxAttempts);
         cluster.Api = await cluster.StartAsync("Api", "api", new() { ["Worker__InProcess"] = "false" });
         cluster.Client = new HttpClient { BaseAddress = new Uri(cluster.Api.BaseUrl), Timeout = TimeSpan.FromMinutes(2) };
         return cluster;
@@ -45,7 +53,8 @@ public sealed class Cluster : IAsyncDisposable
         {
             ["ConnectionStrings__Database"] = ConnectionString,
             ["Blobs__Provider"] = "FileSystem",
-            ["Blobs__Directory"] = Path.Combine(root, "blobs"),
+            ["Blobs__Directory"] = BlobDirectory,
+            ["Worker__MaxAttempts"] = maxAttempts.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Storage__DataDirectory"] = Path.Combine(root, name),
             ["Worker__Threads"] = "1",
             ["Worker__LeaseDuration"] = "00:00:04",

@@ -136,6 +136,52 @@ public sealed class FaultToleranceTests(PostgresServer postgres, ITestOutputHelp
         Assert.Equal("cancelled", (await cluster.Leases.HistoryAsync(jobId)).Single().Outcome);
     }
 
+    [Fact]
+    public async Task RepeatedCrashes_EndFailedAfterTheAttemptLimit()
+    {
+        await using var cluster = await Cluster.StartAsync(postgres, maxAttempts: 2);
+        var datasetId = await cluster.Client.UploadOkAsync(TestArchives.Dataset(train: 6, val: 1));
+        var (jobId, _) = await cluster.StartJobAsync(datasetId, "crashing", epochs: 500);
+        for (int crash = 1; crash <= 2; crash++)
+        {
+            var worker = await cluster.StartWorkerAsync($"worker-{crash}");
+            await WaitForLeaseAsync(cluster, jobId, crash);
+            await cluster.Client.WaitForJobAsync(jobId, j => j["iteration"]!.GetValue<long>() >= 6 * crash);
+            worker.Kill();
+        }
+        await cluster.StartWorkerAsync("worker-3");
+
+        var job = await cluster.Client.WaitForJobAsync(jobId, j => j.IsFinished(), TimeSpan.FromMinutes(2));
+        Assert.Equal("Failed", job.Status());
+        Assert.StartsWith("Gave up after 2 failed attempts", job["error"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task BadDataFoundLate_FailsOnceWithAReadableReason()
+    {
+        await using var cluster = await Cluster.StartAsync(postgres);
+        var datasetId = await cluster.Client.UploadOkAsync(TestArchives.Dataset(train: 6, val: 1));
+        // The stored archive is damaged after it was accepted (a bad disk, a hand edit of the bucket).
+        await File.WriteAllTextAsync(Path.Combine(cluster.BlobDirectory, "datasets", datasetId.ToString("N"), "dataset.zip"), "no longer a zip");
+        await cluster.StartWorkerAsync("worker-a");
+        var (jobId, _) = await cluster.StartJobAsync(datasetId, "bad-data", epochs: 2);
+
+        var job = await cluster.Client.WaitForJobAsync(jobId, j => j.IsFinished(), TimeSpan.FromMinutes(1));
+        Assert.Equal("Failed", job.Status());
+        Assert.Contains("not a readable .zip", job["error"]!.GetValue<string>());
+        Assert.Single(await cluster.Leases.HistoryAsync(jobId)); // not retried: it would fail the same way
+    }
+
+    private static async Task WaitForLeaseAsync(Cluster cluster, Guid jobId, int count)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while ((await cluster.Leases.HistoryAsync(jobId)).Count < count)
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"no lease {count} on job {jobId}:\n{cluster.Logs()}");
+            await Task.Delay(200);
+        }
+    }
+
     /// <summary>The API's own database calls fail while PostgreSQL restarts; polling just tries again.</summary>
     private static async Task<T> RetryAsync<T>(Func<Task<T>> action)
     {
