@@ -11,6 +11,7 @@ app.MapJobsApi();
 app.MapModelsApi();
 app.MapHealthApi();
 app.MapHangfireDashboard();
+app.MapPrometheusScrapingEndpoint(); // /metrics
 app.Run();
 
 /// <summary>The API host (also the entry point WebApplicationFactory starts in tests).</summary>

@@ -10,6 +10,8 @@ using Pix2Pix.Domain.Service;
 using Pix2Pix.Infrastructure.Blobs;
 using Pix2Pix.Infrastructure.Jobs;
 using Pix2Pix.Infrastructure.Persistence;
+using Pix2Pix.Infrastructure.Telemetry;
+using OpenTelemetry.Metrics;
 
 namespace Pix2Pix.Infrastructure;
 
@@ -66,6 +68,13 @@ public static class HostingExtensions
             else
                 configuration.UseInMemoryStorage(); // embedded mode: StartupTasks re-enqueues unfinished jobs after a restart
         });
+        services.AddSingleton<ServiceMetrics>();
+        services.AddHostedService<JobCountsRefresher>();
+        services.AddOpenTelemetry().WithMetrics(metrics => metrics
+            .AddMeter(ServiceMetrics.MeterName)
+            .AddAspNetCoreInstrumentation()
+            .AddRuntimeInstrumentation()
+            .AddPrometheusExporter());
         services.AddHealthChecks()
             .AddCheck<DatabaseHealthCheck>("database", tags: ["ready"])
             .AddCheck<BlobStoreHealthCheck>("blobs", tags: ["ready"])

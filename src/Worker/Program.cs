@@ -13,4 +13,5 @@ if (NativeMemory.EnsureConfigured() != "jemalloc")
     app.Logger.LogWarning("jemalloc is not preloaded (set LD_PRELOAD=libjemalloc.so.2): training runs slower and its memory may grow");
 app.MapHealthChecks("/healthz/live", new HealthCheckOptions { Predicate = _ => false });
 app.MapHealthChecks("/healthz/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
+app.MapPrometheusScrapingEndpoint(); // /metrics
 app.Run();

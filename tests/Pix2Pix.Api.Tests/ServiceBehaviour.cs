@@ -314,6 +314,21 @@ public abstract class ServiceBehaviour : IAsyncLifetime
         Assert.Contains("mode", (await ProblemAsync(await Send(TestArchives.Png(8, 8), "image/png", "?mode=stretch"), HttpStatusCode.BadRequest))["errors"]!.ToJsonString());
         await ProblemAsync(await Send(TestArchives.Png(8, 8), "image/png", "?version=42"), HttpStatusCode.NotFound);
         Assert.Contains("body", (await ProblemAsync(await Send([], "image/png"), HttpStatusCode.BadRequest))["errors"]!.ToJsonString());
+
+        Assert.Equal(HttpStatusCode.OK, (await Send(TestArchives.Png(32, 32), "image/png")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await Send(TestArchives.Png(32, 32), "image/png", "?mode=pad")).StatusCode);
+        var metrics = (await client.GetStringAsync("/metrics")).Split('\n');
+        double Metric(string name) => metrics.Where(l => l.StartsWith(name + "{", StringComparison.Ordinal))
+            .Sum(l => double.Parse(l.Split(' ')[^1], System.Globalization.CultureInfo.InvariantCulture)); // summed over label sets
+        Assert.Equal(2, Metric("pix2pix_translations_total"));
+        Assert.Equal(1, Metric("pix2pix_model_cache_misses_total"));
+        Assert.Equal(1, Metric("pix2pix_model_cache_hits_total"));
+        Assert.Equal(2, Metric("pix2pix_translate_duration_seconds_count"));
+        Assert.True(Metric("pix2pix_training_throughput_per_second_count") >= 2);
+        Assert.True(Metric("pix2pix_checkpoint_duration_seconds_count") >= 1);
+        Assert.Contains(metrics, l => l.StartsWith("pix2pix_jobs{", StringComparison.Ordinal) && l.Contains("status=\"Queued\""));
+        Assert.Contains(metrics, l => l.StartsWith("pix2pix_queue_depth", StringComparison.Ordinal));
+        Assert.Contains(metrics, l => l.StartsWith("http_server_request_duration_seconds_bucket", StringComparison.Ordinal));
     }
 
     [Fact]

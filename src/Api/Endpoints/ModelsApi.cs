@@ -5,6 +5,7 @@ using Pix2Pix.Api.Infrastructure;
 using Pix2Pix.Domain.Inference;
 using Pix2Pix.Domain.Service;
 using Pix2Pix.Infrastructure.Persistence;
+using Pix2Pix.Infrastructure.Telemetry;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.Formats;
 using SixLabors.ImageSharp.Formats.Jpeg;
@@ -111,8 +112,9 @@ public static class ModelsApi
 
     private static async Task<IResult> TranslateAsync(
         Guid id, HttpRequest request, [FromQuery] int? version, [FromQuery] string? mode, ModelStore models, TranslatorCache cache,
-        IOptions<UploadOptions> uploads, CancellationToken cancellationToken)
+        ServiceMetrics metrics, IOptions<UploadOptions> uploads, CancellationToken cancellationToken)
     {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         FitMode fit;
         if (mode is null || mode.Equals("resize", StringComparison.OrdinalIgnoreCase)) fit = FitMode.Resize;
         else if (mode.Equals("pad", StringComparison.OrdinalIgnoreCase)) fit = FitMode.Pad;
@@ -153,6 +155,7 @@ public static class ModelsApi
             if (jpeg) await output.SaveAsJpegAsync(encoded, new JpegEncoder { Quality = 92 }, cancellationToken);
             else await output.SaveAsPngAsync(encoded, cancellationToken);
             encoded.Position = 0;
+            metrics.Translated(clock.Elapsed.TotalSeconds, fit.ToString().ToLowerInvariant());
             return TypedResults.Stream(encoded, jpeg ? "image/jpeg" : "image/png");
         }
     }

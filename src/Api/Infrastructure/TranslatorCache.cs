@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Options;
 using Pix2Pix.Domain.Inference;
 using Pix2Pix.Domain.Service;
+using Pix2Pix.Infrastructure.Telemetry;
 
 namespace Pix2Pix.Api.Infrastructure;
 
@@ -8,7 +9,8 @@ namespace Pix2Pix.Api.Infrastructure;
 /// Loaded model versions, shared by concurrent translate requests. Holds at most <c>Inference:CachedModels</c>;
 /// an evicted translator is disposed once the last request using it returns its lease.
 /// </summary>
-public sealed class TranslatorCache(IBlobStore blobs, IOptions<InferenceOptions> options, ILogger<TranslatorCache> logger) : IDisposable
+public sealed class TranslatorCache(IBlobStore blobs, IOptions<InferenceOptions> options, ServiceMetrics metrics, ILogger<TranslatorCache> logger)
+    : IDisposable
 {
     private readonly Lock gate = new();
     private readonly Dictionary<(Guid, int), Entry> entries = [];
@@ -27,12 +29,14 @@ public sealed class TranslatorCache(IBlobStore blobs, IOptions<InferenceOptions>
             {
                 entry = existing;
                 Hits++;
+                metrics.ModelCache(hit: true);
             }
             else
             {
                 entry = new Entry(LoadAsync(version));
                 entries[key] = entry;
                 Misses++;
+                metrics.ModelCache(hit: false);
                 EvictOverflow();
             }
             entry.Users++;

@@ -8,6 +8,7 @@ using Pix2Pix.Domain.Inference;
 using Pix2Pix.Domain.Service;
 using Pix2Pix.Domain.Training;
 using Pix2Pix.Infrastructure.Persistence;
+using Pix2Pix.Infrastructure.Telemetry;
 
 namespace Pix2Pix.Infrastructure.Jobs;
 
@@ -19,7 +20,7 @@ namespace Pix2Pix.Infrastructure.Jobs;
 /// </summary>
 public sealed class TrainingJobRunner(
     JobStore jobs, JobLeaseStore leases, DatasetStore datasets, ModelStore models, IBlobStore blobs, IBackgroundJobClient queue,
-    IOptions<StorageOptions> storage, IOptions<WorkerOptions> worker, ILogger<TrainingJobRunner> logger)
+    ServiceMetrics metrics, IOptions<StorageOptions> storage, IOptions<WorkerOptions> worker, ILogger<TrainingJobRunner> logger)
 {
     public const string Queue = "training";
     private static readonly TimeSpan ProgressInterval = TimeSpan.FromSeconds(1);
@@ -76,7 +77,7 @@ public sealed class TrainingJobRunner(
                 && !await blobs.DownloadToFileAsync(checkpointKey, Path.Combine(workDirectory, Pix2PixTrainer.CheckpointFileName), shutdown))
                 throw new InvalidOperationException($"The job's checkpoint {checkpointKey} is missing from blob storage.");
 
-            recorder = new Recorder(jobs, models, blobs, logger, resilient, job, lease, cancelRequested);
+            recorder = new Recorder(jobs, models, blobs, metrics, logger, resilient, job, lease, cancelRequested);
             var trainer = new Pix2PixTrainer(options, dataset, workDirectory, recorder, logger);
             logger.LogInformation("Job {JobId}: lease {Token}, attempt {Attempt}, {Start}", jobId, lease.Token, lease.Attempt,
                 lease.CheckpointKey is null ? "starting" : $"resuming after iteration {lease.ResumedAtIteration}");
@@ -209,8 +210,8 @@ public sealed class TrainingJobRunner(
 
     /// <summary>Turns trainer events into fenced rows and blobs; runs on the training thread.</summary>
     private sealed class Recorder(
-        JobStore jobs, ModelStore models, IBlobStore blobs, ILogger logger, Resilient resilient, TrainingJob job, JobLease lease,
-        CancellationTokenSource cancelRequested) : ITrainingObserver
+        JobStore jobs, ModelStore models, IBlobStore blobs, ServiceMetrics metrics, ILogger logger, Resilient resilient, TrainingJob job,
+        JobLease lease, CancellationTokenSource cancelRequested) : ITrainingObserver
     {
         private readonly List<IterationRecord> pending = [];
         private readonly Stopwatch sinceFlush = Stopwatch.StartNew();
@@ -222,6 +223,7 @@ public sealed class TrainingJobRunner(
         public void OnIteration(IterationProgress progress)
         {
             latest = progress;
+            metrics.TrainingIteration(progress.ImagesPerSecond);
             pending.Add(new IterationRecord(progress.GlobalIteration, progress.Epoch, progress.LearningRate, progress.Losses.GeneratorGan,
                 progress.Losses.GeneratorL1, progress.Losses.DiscriminatorReal, progress.Losses.DiscriminatorFake, progress.ImagesPerSecond));
             if (sinceFlush.Elapsed >= ProgressInterval || progress.GlobalIteration == progress.TotalIterations) Flush();
@@ -250,6 +252,7 @@ public sealed class TrainingJobRunner(
                 throw;
             }
             if (previous is not null && previous != key) Wait(blobs.DeleteAsync(previous));
+            metrics.Checkpoint(checkpoint.Duration.TotalSeconds + clock.Elapsed.TotalSeconds);
             logger.LogInformation("Job {JobId}: checkpoint at epoch {Epoch}, iteration {Iteration} written in {Write:F1} s, stored in {Store:F1} s",
                 job.Id, checkpoint.Position.Epoch, checkpoint.Position.GlobalIterations, checkpoint.Duration.TotalSeconds, clock.Elapsed.TotalSeconds);
         }
