@@ -11,6 +11,11 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing+=(postgresql)
   command -v radosgw >/dev/null 2>&1 || missing+=(radosgw ceph-mon ceph-osd)
   command -v curl >/dev/null 2>&1 || missing+=(curl)
+  # Offline checks of the deployment files: docker-compose validates the compose file; Node.js runs the
+  # Kubernetes/KEDA schema validation and dockerfilelint.
+  command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+  command -v node >/dev/null 2>&1 || missing+=(nodejs)
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "Installing ${missing[*]} ..."
     apt-get update -qq
@@ -18,6 +23,10 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   fi
 elif ! ldconfig -p 2>/dev/null | grep -q 'libjemalloc.so.2'; then
   echo "warning: libjemalloc2 is not installed; tests run on glibc malloc, slower (install it: apt-get install libjemalloc2)" >&2
+fi
+
+if [ ! -d tests/Pix2Pix.Deploy.Tests/tools/node_modules ] && command -v npm >/dev/null 2>&1; then
+  (cd tests/Pix2Pix.Deploy.Tests/tools && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 exec dotnet test Pix2Pix.Service.sln -c Release "$@"
