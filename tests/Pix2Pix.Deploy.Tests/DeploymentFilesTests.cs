@@ -15,7 +15,7 @@ namespace Pix2Pix.Deploy.Tests;
 /// </summary>
 public partial class DeploymentFilesTests
 {
-    private static readonly string Root = RepositoryRoot();
+    private static readonly string Root = Pix2Pix.Testing.Repository.Root;
     private static readonly string Tools = Path.Combine(Root, "tests", "Pix2Pix.Deploy.Tests", "tools");
 
     [Fact]
@@ -146,13 +146,6 @@ public partial class DeploymentFilesTests
             process.WaitForExit();
             return (process.ExitCode, output.Result + error.Result);
         }
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-            if (File.Exists(Path.Combine(directory.FullName, "Pix2Pix.Service.sln"))) return directory.FullName;
-        throw new InvalidOperationException("The repository root (Pix2Pix.Service.sln) was not found above the test folder.");
     }
 
     [GeneratedRegex(@"(?im)^FROM\s+(?<image>\S+)(\s+AS\s+(?<alias>\S+))?")]

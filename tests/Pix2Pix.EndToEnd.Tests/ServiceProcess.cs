@@ -30,7 +30,7 @@ public sealed class ServiceProcess : IDisposable
     /// <param name="project">"Api" or "Worker".</param>
     public static async Task<ServiceProcess> StartAsync(string project, string name, IDictionary<string, string> environment)
     {
-        var dll = Path.Combine(RepositoryRoot(), "src", project, "bin", BuildConfiguration(), "net10.0", "linux-x64", $"Pix2Pix.{project}.dll");
+        var dll = Path.Combine(Repository.Root, "src", project, "bin", Repository.BuildConfiguration, "net10.0", "linux-x64", $"Pix2Pix.{project}.dll");
         if (!File.Exists(dll)) throw new FileNotFoundException($"Build the solution first: {dll} is missing.");
         int port = Processes.FreePort();
         var start = new ProcessStartInfo("dotnet", $"\"{dll}\" --urls http://127.0.0.1:{port}")
@@ -90,14 +90,4 @@ public sealed class ServiceProcess : IDisposable
         if (!process.HasExited) Kill();
         process.Dispose();
     }
-
-    private static string RepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-            if (File.Exists(Path.Combine(directory.FullName, "Pix2Pix.Service.sln"))) return directory.FullName;
-        throw new InvalidOperationException("The repository root (Pix2Pix.Service.sln) was not found above the test folder.");
-    }
-
-    private static string BuildConfiguration() =>
-        AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Debug{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Debug" : "Release";
 }

@@ -16,9 +16,6 @@ public sealed class TranslatorCache(IBlobStore blobs, IOptions<InferenceOptions>
     private readonly Dictionary<(Guid, int), Entry> entries = [];
     private long clock;
 
-    public long Hits { get; private set; }
-    public long Misses { get; private set; }
-
     public async Task<Lease> AcquireAsync(ModelVersion version, CancellationToken cancellationToken)
     {
         Entry entry;
@@ -28,14 +25,12 @@ public sealed class TranslatorCache(IBlobStore blobs, IOptions<InferenceOptions>
             if (entries.TryGetValue(key, out var existing) && !existing.Loading.IsFaulted)
             {
                 entry = existing;
-                Hits++;
                 metrics.ModelCache(hit: true);
             }
             else
             {
                 entry = new Entry(LoadAsync(version));
                 entries[key] = entry;
-                Misses++;
                 metrics.ModelCache(hit: false);
                 EvictOverflow();
             }

@@ -48,13 +48,6 @@ public sealed class JobStore(Database database)
         return rows.Select(r => r.ToDomain()).ToList();
     }
 
-    public async Task SetTotalsAsync(Guid id, int totalEpochs, long totalIterations, CancellationToken cancellationToken = default)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await connection.ExecuteAsync("UPDATE jobs SET total_epochs = @totalEpochs, total_iterations = @totalIterations WHERE id = @id",
-            new { id = id.ToString(), totalEpochs, totalIterations });
-    }
-
     /// <summary>Stores the latest progress and appends the iterations logged since the last call (fenced by the lease).</summary>
     public async Task ReportProgressAsync(JobLease lease, IterationProgress latest, IReadOnlyList<IterationRecord> iterations, CancellationToken cancellationToken = default)
     {
