@@ -24,8 +24,12 @@ public sealed record DatasetSummary(DatasetLayout Layout, int Train, int Val, in
 /// </summary>
 public static class DatasetArchive
 {
+    /// <param name="decodeImages">
+    /// Decode every image once (uploads). A worker unpacking an archive that was validated at upload checks the
+    /// archive and the headers again but leaves the pixels to training, which names any file it cannot decode.
+    /// </param>
     /// <returns>The dataset root inside <paramref name="targetDirectory"/> and its summary.</returns>
-    public static (string Root, DatasetSummary Summary) ExtractAndValidate(Stream zip, string targetDirectory, ArchiveLimits limits)
+    public static (string Root, DatasetSummary Summary) ExtractAndValidate(Stream zip, string targetDirectory, ArchiveLimits limits, bool decodeImages = true)
     {
         Directory.CreateDirectory(targetDirectory);
         var target = Path.GetFullPath(targetDirectory) + Path.DirectorySeparatorChar;
@@ -93,7 +97,7 @@ public static class DatasetArchive
 
         var root = FindRoot(target);
         var dataset = DatasetRoot.Open(root, limits.Images);
-        DecodeAll(dataset);
+        if (decodeImages) DecodeAll(dataset);
         var first = dataset.TrainSplit.Pairs[0];
         bool oneSize = dataset.TrainSplit.Pairs.All(p => p.Width == first.Width && p.Height == first.Height);
         return (root, new DatasetSummary(dataset.Layout, dataset.TrainSplit.Count, dataset.ValSplit?.Count ?? 0, dataset.TestSplit?.Count ?? 0,

@@ -158,7 +158,7 @@ public sealed class TrainingJobRunner(
                 throw new InvalidOperationException($"The archive of dataset {datasetId} is missing from blob storage.");
             string root;
             await using (var zip = File.OpenRead(archive))
-                (root, _) = DatasetArchive.ExtractAndValidate(zip, Path.Combine(staging, "files"), new ArchiveLimits());
+                (root, _) = DatasetArchive.ExtractAndValidate(zip, Path.Combine(staging, "files"), new ArchiveLimits(), decodeImages: false);
             File.Delete(archive);
             var relative = Path.GetRelativePath(staging, root);
             await File.WriteAllTextAsync(Path.Combine(staging, ".root"), Path.GetFullPath(Path.Combine(folder, relative)), cancellationToken);
