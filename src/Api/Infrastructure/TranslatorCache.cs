@@ -60,6 +60,7 @@ public sealed class TranslatorCache(IBlobStore blobs, IOptions<InferenceOptions>
     {
         await using var stream = await blobs.OpenReadAsync(version.PackageBlobKey)
             ?? throw new NotFoundException($"The package of model version {version.Version} is missing from blob storage.");
+        // Read the blob asynchronously; the package loader then reads the buffer without copying it again.
         using var buffer = new MemoryStream();
         await stream.CopyToAsync(buffer);
         buffer.Position = 0;

@@ -77,15 +77,21 @@ public static class ModelPackage
     /// <summary>Rebuilds the generator a package describes and loads its weights (all keys must match).</summary>
     public static (nn.Module<Tensor, Tensor> Generator, ModelManifest Manifest) Load(Stream package)
     {
-        using var buffered = new MemoryStream();
-        package.CopyTo(buffered);
-        buffered.Position = 0;
-        var manifest = ReadManifest(buffered);
-        buffered.Position = 0;
+        // The header is read twice (manifest, then weights), so a stream that cannot seek is buffered first.
+        using var copy = package.CanSeek ? null : new MemoryStream();
+        if (copy is not null)
+        {
+            package.CopyTo(copy);
+            copy.Position = 0;
+        }
+        var source = copy ?? package;
+        long start = source.Position;
+        var manifest = ReadManifest(source);
+        source.Position = start;
         var generator = NetworkFactory.CreateGeneratorForLoading(manifest.ToNetworkOptions());
         try
         {
-            generator.load_safetensors(buffered, strict: true);
+            generator.load_safetensors(source, strict: true, leaveOpen: true);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
