@@ -1,10 +1,8 @@
 using Hangfire;
 using Hangfire.Dashboard;
-using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
 using Pix2Pix.Api.Infrastructure;
-using Pix2Pix.Domain.Runtime;
 using Pix2Pix.Infrastructure;
 
 namespace Pix2Pix.Api;
@@ -48,16 +46,6 @@ public static class ApiServices
         app.UseStatusCodePages();
         app.UseSwagger();
         app.UseSwaggerUI(ui => ui.DocumentTitle = "Pix2Pix.Service");
-        var allocator = NativeMemory.EnsureConfigured();
-        if (allocator != "jemalloc")
-            app.Logger.LogWarning("jemalloc is not preloaded (set LD_PRELOAD=libjemalloc.so.2): training and inference run slower on glibc malloc");
-        return app;
-    }
-
-    public static WebApplication MapHealthApi(this WebApplication app)
-    {
-        app.MapHealthChecks("/healthz/live", new HealthCheckOptions { Predicate = _ => false }).WithTags("Health");
-        app.MapHealthChecks("/healthz/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") }).WithTags("Health");
         return app;
     }
 

@@ -1,5 +1,6 @@
 using Pix2Pix.Api;
 using Pix2Pix.Api.Endpoints;
+using Pix2Pix.Infrastructure;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddApiServices();
@@ -9,9 +10,8 @@ app.UseApiPipeline();
 app.MapDatasetsApi();
 app.MapJobsApi();
 app.MapModelsApi();
-app.MapHealthApi();
+app.MapOperationalEndpoints();
 app.MapHangfireDashboard();
-app.MapPrometheusScrapingEndpoint(); // /metrics
 app.Run();
 
 /// <summary>The API host (also the entry point WebApplicationFactory starts in tests).</summary>
