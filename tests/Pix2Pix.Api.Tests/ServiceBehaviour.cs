@@ -92,7 +92,7 @@ public abstract class ServiceBehaviour : IAsyncLifetime
             { "odd width", TestArchives.Entries(("train/odd.png", oddWidth)), "train/odd.png" },
             { "missing partner", TestArchives.Entries(("train/A/x.png", Good("000.png")), ("train/B/y.png", Good("001.png"))), "partner" },
             { "no train folder", TestArchives.Entries(("images/000.png", Good("000.png"))), "train/" },
-            { "decompression bomb header", TestArchives.Entries(("train/000.png", Good("000.png")), ("train/bomb.png", PngHeader(60000, 60000))), "train/bomb.png" },
+            { "decompression bomb header", TestArchives.Entries(("train/000.png", Good("000.png")), ("train/bomb.png", TestArchives.PngHeaderOnly(60000, 60000))), "train/bomb.png" },
             { "zip bomb", TestArchives.Entries(("train/000.png", Good("000.png")), ("train/zeros.png", new byte[3_000_000])), "train/zeros.png" },
             { "too many entries", TestArchives.Entries(Enumerable.Range(0, 60).Select(i => ($"train/{i}.txt", new byte[1])).ToArray()), "60 entries" },
         };
@@ -310,7 +310,7 @@ public abstract class ServiceBehaviour : IAsyncLifetime
 
         await ProblemAsync(await Send("hello"u8.ToArray(), "text/plain"), HttpStatusCode.UnsupportedMediaType);
         Assert.Contains("PNG or JPEG", (await ProblemAsync(await Send("not really a png"u8.ToArray(), "image/png"), HttpStatusCode.UnsupportedMediaType))["detail"]!.ToString());
-        Assert.Contains("60000", (await ProblemAsync(await Send(PngHeader(60000, 60000), "image/png"), HttpStatusCode.RequestEntityTooLarge))["detail"]!.ToString());
+        Assert.Contains("60000", (await ProblemAsync(await Send(TestArchives.PngHeaderOnly(60000, 60000), "image/png"), HttpStatusCode.RequestEntityTooLarge))["detail"]!.ToString());
         Assert.Contains("mode", (await ProblemAsync(await Send(TestArchives.Png(8, 8), "image/png", "?mode=stretch"), HttpStatusCode.BadRequest))["errors"]!.ToJsonString());
         await ProblemAsync(await Send(TestArchives.Png(8, 8), "image/png", "?version=42"), HttpStatusCode.NotFound);
         Assert.Contains("body", (await ProblemAsync(await Send([], "image/png"), HttpStatusCode.BadRequest))["errors"]!.ToJsonString());
@@ -359,23 +359,6 @@ public abstract class ServiceBehaviour : IAsyncLifetime
         Assert.Equal("Healthy", await client.GetStringAsync("/healthz/live"));
         Assert.Equal("Healthy", await client.GetStringAsync("/healthz/ready"));
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/swagger/v1/swagger.json")).StatusCode);
-    }
-
-    /// <summary>A PNG signature and IHDR chunk only: a valid header claiming a huge image, no pixel data.</summary>
-    internal static byte[] PngHeader(int width, int height)
-    {
-        var chunk = new byte[17];
-        "IHDR"u8.CopyTo(chunk);
-        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(chunk.AsSpan(4), width);
-        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(chunk.AsSpan(8), height);
-        chunk[12] = 8;
-        chunk[13] = 2;
-        var png = new List<byte> { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13 };
-        png.AddRange(chunk);
-        var crc = new byte[4];
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(crc, System.IO.Hashing.Crc32.HashToUInt32(chunk));
-        png.AddRange(crc);
-        return png.ToArray();
     }
 }
 

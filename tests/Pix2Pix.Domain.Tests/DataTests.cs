@@ -1,5 +1,3 @@
-using System.Buffers.Binary;
-using System.IO.Hashing;
 using Pix2Pix.Domain.Data;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
@@ -106,7 +104,7 @@ public class DataTests
     {
         var root = SyntheticDataset.Create(SyntheticDataset.CreateTempDirectory(), train: 1, val: 0);
         // A PNG whose header says 60000×60000 (10.8 GB of RGB once decoded) and whose pixel data is missing.
-        File.WriteAllBytes(Path.Combine(root, "train", "bomb.png"), PngHeaderOnly(60000, 60000));
+        File.WriteAllBytes(Path.Combine(root, "train", "bomb.png"), TestArchives.PngHeaderOnly(60000, 60000));
         var error = Assert.Throws<DatasetException>(() => DatasetRoot.Open(root));
         Assert.Equal("train/bomb.png", error.File);
         Assert.Contains("over the limit", error.Message);
@@ -214,25 +212,5 @@ public class DataTests
         var large = new PairSample("b.png", new float[3 * 64 * 32], new float[3 * 64 * 32], 64, 32, 3, 3);
         var error = Assert.Throws<DatasetException>(() => PrefetchingBatchReader.Stack([small, large]));
         Assert.Contains("batch size 1", error.Message);
-    }
-
-    /// <summary>A PNG signature and IHDR chunk only: valid header, no pixel data.</summary>
-    private static byte[] PngHeaderOnly(int width, int height)
-    {
-        var png = new List<byte> { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A };
-        var chunk = new byte[4 + 13];
-        "IHDR"u8.CopyTo(chunk);
-        BinaryPrimitives.WriteInt32BigEndian(chunk.AsSpan(4), width);
-        BinaryPrimitives.WriteInt32BigEndian(chunk.AsSpan(8), height);
-        chunk[12] = 8; // bit depth
-        chunk[13] = 2; // truecolour
-        var length = new byte[4];
-        BinaryPrimitives.WriteInt32BigEndian(length, 13);
-        var crc = new byte[4];
-        BinaryPrimitives.WriteUInt32BigEndian(crc, Crc32.HashToUInt32(chunk));
-        png.AddRange(length);
-        png.AddRange(chunk);
-        png.AddRange(crc);
-        return png.ToArray();
     }
 }

@@ -121,6 +121,23 @@ public static class TestArchives
         return buffer.ToArray();
     }
 
+    /// <summary>A PNG signature and IHDR chunk only: a valid header claiming any size, no pixel data (decompression bombs).</summary>
+    public static byte[] PngHeaderOnly(int width, int height)
+    {
+        var chunk = new byte[17];
+        "IHDR"u8.CopyTo(chunk);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(chunk.AsSpan(4), width);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(chunk.AsSpan(8), height);
+        chunk[12] = 8; // bit depth
+        chunk[13] = 2; // truecolour
+        var png = new List<byte> { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13 };
+        png.AddRange(chunk);
+        var crc = new byte[4];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(crc, System.IO.Hashing.Crc32.HashToUInt32(chunk));
+        png.AddRange(crc);
+        return png.ToArray();
+    }
+
     public static byte[] Png(int width, int height, int seed = 1)
     {
         using var image = SyntheticDataset.LabelMap(new Random(seed), width, height);
