@@ -34,9 +34,9 @@ public static class Benchmarks
         int size = arguments.Int("size", 256), batch = arguments.Int("batch", 1), steps = arguments.Int("steps", 200);
         int threads = arguments.Int("threads", 0);
         string allocator = NativeMemory.EnsureConfigured();
-        var options = new TrainingOptions
+        var options = new TrainingRecipe
         {
-            Network = new NetworkOptions { Generator = arguments.String("generator") ?? "unet_256" },
+            Generator = arguments.String("generator") ?? "unet_256",
             CropSize = size,
             LoadSize = size + size / 8 + (size >= 256 ? 0 : 2), // 286 for 256, as the paper
             BatchSize = batch,
@@ -44,7 +44,6 @@ public static class Benchmarks
             DecayEpochs = 0,
             SnapshotEvery = 100_000,
             CheckpointEvery = int.MaxValue,
-            Threads = threads,
             Seed = 1,
         };
         if (size == 256) options = options with { LoadSize = 286 };
@@ -66,7 +65,7 @@ public static class Benchmarks
         var work = Directory.CreateTempSubdirectory("pix2pix-bench-");
         try
         {
-            new Pix2PixTrainer(options, DatasetRoot.Of(split), work.FullName, observer).Run();
+            new Pix2PixTrainer(options, new TrainingRuntime { Threads = threads }, DatasetRoot.Of(split), work.FullName, observer).Run();
         }
         catch (StepRecorder.Done)
         {
@@ -115,7 +114,7 @@ public static class Benchmarks
         return 0;
     }
 
-    private static List<double> BareSteps(TrainingOptions options, int size, int batch, int steps)
+    private static List<double> BareSteps(TrainingRecipe options, int size, int batch, int steps)
     {
         random.manual_seed(2);
         using var model = new Pix2PixModel(options, CPU);

@@ -1,6 +1,7 @@
 using Hangfire;
 using Hangfire.Dashboard;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
 using Pix2Pix.Api.Infrastructure;
 using Pix2Pix.Infrastructure;
@@ -15,16 +16,14 @@ public static class ApiServices
         if (builder.Configuration.InProcessWorker()) builder.AddTrainingWorker();
 
         var services = builder.Services;
-        services.AddOptions<UploadOptions>().BindConfiguration(UploadOptions.Section)
-            .Validate(o => o.MaxDatasetBytes > 0 && o.MaxImageBytes > 0 && o.MaxImagePixels > 0 && o.MaxImageSide > 0 && o.MaxArchiveEntries > 0,
-                "Uploads limits must be positive.").ValidateOnStart();
         services.AddOptions<InferenceOptions>().BindConfiguration(InferenceOptions.Section)
             .Validate(o => o.CachedModels >= 1, "Inference:CachedModels must be at least 1.").ValidateOnStart();
         services.AddOptions<DashboardOptions>().BindConfiguration(DashboardOptions.Section);
 
-        var maxUpload = builder.Configuration.GetSection(UploadOptions.Section).Get<UploadOptions>()?.MaxDatasetBytes ?? new UploadOptions().MaxDatasetBytes;
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = maxUpload + 1024 * 1024);
-        services.Configure<FormOptions>(form => form.MultipartBodyLengthLimit = maxUpload + Endpoints.DatasetsApi.MultipartOverhead);
+        services.AddOptions<KestrelServerOptions>().Configure<IOptions<UploadOptions>>((kestrel, uploads) =>
+            kestrel.Limits.MaxRequestBodySize = uploads.Value.MaxDatasetBytes + 1024 * 1024);
+        services.AddOptions<FormOptions>().Configure<IOptions<UploadOptions>>((form, uploads) =>
+            form.MultipartBodyLengthLimit = uploads.Value.MaxDatasetBytes + Endpoints.DatasetsApi.MultipartOverhead);
 
         // Malformed bodies (bad JSON, wrong enum names) reach ApiExceptionHandler, which names the field.
         services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
@@ -37,6 +36,10 @@ public static class ApiServices
         services.AddSingleton<TranslatorCache>();
         services.AddEndpointsApiExplorer();
         services.AddSwaggerGen(SwaggerSetup.Configure);
+        // The OpenAPI schemas follow the JSON the endpoints read and write (enums as strings, as the reference spells them).
+        services.AddSingleton<Swashbuckle.AspNetCore.SwaggerGen.ISerializerDataContractResolver>(provider =>
+            new Swashbuckle.AspNetCore.SwaggerGen.JsonSerializerDataContractResolver(
+                provider.GetRequiredService<IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions>>().Value.SerializerOptions));
         return builder;
     }
 

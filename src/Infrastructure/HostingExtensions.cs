@@ -3,6 +3,7 @@ using Hangfire;
 using Hangfire.PostgreSql;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
@@ -21,6 +22,8 @@ public static class HostingExtensions
     public static IHostApplicationBuilder AddPix2PixInfrastructure(this IHostApplicationBuilder builder)
     {
         var services = builder.Services;
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddOptions<ConnectionStringsOptions>().BindConfiguration(ConnectionStringsOptions.Section);
         services.AddOptions<StorageOptions>().BindConfiguration(StorageOptions.Section)
             .Validate(o => !string.IsNullOrWhiteSpace(o.DataDirectory), "Storage:DataDirectory must not be empty.").ValidateOnStart();
         services.AddOptions<WorkerOptions>().BindConfiguration(WorkerOptions.Section)
@@ -29,18 +32,33 @@ public static class HostingExtensions
             .Validate(o => o.LeaseDuration >= TimeSpan.FromSeconds(3), "Worker:LeaseDuration must be at least 3 seconds.")
             .Validate(o => o.MaxAttempts >= 1, "Worker:MaxAttempts must be at least 1.")
             .Validate(o => o.WatchdogInterval > TimeSpan.Zero, "Worker:WatchdogInterval must be positive.")
+            .Validate(o => o.DatabaseRetryWindow >= TimeSpan.Zero, "Worker:DatabaseRetryWindow must not be negative.")
+            .Validate(o => o.DatasetCacheBytes > 0, "Worker:DatasetCacheBytes must be positive.")
+            .Validate(o => o.PrefetchBatches >= 1, "Worker:PrefetchBatches must be at least 1.")
             .ValidateOnStart();
         services.AddOptions<BlobOptions>().BindConfiguration(BlobOptions.Section)
             .Validate(o => o.Provider != BlobProvider.S3 || !string.IsNullOrWhiteSpace(o.S3.Bucket), "Blobs:S3:Bucket is required with Blobs:Provider=S3.")
             .ValidateOnStart();
+        services.AddOptions<UploadOptions>().BindConfiguration(UploadOptions.Section)
+            .Validate(o => o.MaxDatasetBytes > 0 && o.MaxImageBytes > 0 && o.MaxImagePixels > 0 && o.MaxImageSide > 0 && o.MaxArchiveEntries > 0
+                && o.MaxUncompressedBytes > 0, "Uploads limits must be positive.")
+            .ValidateOnStart();
+        services.AddOptions<JobsOptions>().BindConfiguration(JobsOptions.Section)
+            .Validate(o => o.CheckpointRetention >= TimeSpan.Zero, "Jobs:CheckpointRetention must not be negative.")
+            .Validate(o => o.SweepInterval > TimeSpan.Zero, "Jobs:SweepInterval must be positive.")
+            .Validate(o => o.OrphanMinimumAge >= TimeSpan.FromMinutes(1), "Jobs:OrphanMinimumAge must be at least a minute (uploads in flight).")
+            .ValidateOnStart();
 
-        var dataDirectory = builder.Configuration[$"{StorageOptions.Section}:{nameof(StorageOptions.DataDirectory)}"] ?? new StorageOptions().DataDirectory;
-        var target = DatabaseTarget.From(builder.Configuration.GetConnectionString("Database"), dataDirectory);
-        services.AddSingleton(new Database(target));
+        services.AddSingleton(provider => new Database(
+            DatabaseTarget.From(provider.GetRequiredService<IOptions<ConnectionStringsOptions>>().Value.Database,
+                provider.GetRequiredService<IOptions<StorageOptions>>().Value.DataDirectory),
+            provider.GetRequiredService<TimeProvider>()));
         services.AddSingleton<DatasetStore>();
         services.AddSingleton<ModelStore>();
         services.AddSingleton<JobStore>();
         services.AddSingleton<JobLeaseStore>();
+        services.AddSingleton<MaintenanceStore>();
+        services.AddSingleton<DatabaseRetry>();
         services.AddSingleton<IBlobStore>(provider =>
         {
             var options = provider.GetRequiredService<IOptions<BlobOptions>>().Value;
@@ -50,19 +68,20 @@ public static class HostingExtensions
         });
         services.AddHostedService<StartupTasks>();
         services.AddHostedService<LeaseWatchdog>();
-        services.AddTransient<TrainingJobRunner>();
+        services.AddSingleton<StorageSweeper>();
+        services.AddHostedService(provider => provider.GetRequiredService<StorageSweeper>());
 
-        var worker = builder.Configuration.GetSection(WorkerOptions.Section).Get<WorkerOptions>() ?? new WorkerOptions();
-        services.AddHangfire(configuration =>
+        services.AddHangfire((provider, configuration) =>
         {
             configuration.SetDataCompatibilityLevel(CompatibilityLevel.Version_180).UseSimpleAssemblyNameTypeSerializer().UseRecommendedSerializerSettings();
+            var target = provider.GetRequiredService<Database>().Target;
             if (target.Provider == DatabaseProvider.PostgreSql)
                 configuration.UsePostgreSqlStorage(o => o.UseNpgsqlConnection(target.ConnectionString), new PostgreSqlStorageOptions
                 {
                     PrepareSchemaIfNecessary = true,
                     // A live worker keeps its fetched job invisible; a dead worker's job reappears after the timeout.
                     UseSlidingInvisibilityTimeout = true,
-                    InvisibilityTimeout = worker.InvisibilityTimeout,
+                    InvisibilityTimeout = provider.GetRequiredService<IOptions<WorkerOptions>>().Value.InvisibilityTimeout,
                     QueuePollInterval = TimeSpan.FromSeconds(1),
                 });
             else
@@ -82,11 +101,18 @@ public static class HostingExtensions
         return builder;
     }
 
-    /// <summary>A Hangfire server for training in this process, one job at a time.</summary>
+    /// <summary>
+    /// A Hangfire server for training in this process, one job at a time, started only once the configured device
+    /// proved usable; the dataset cache it trains from.
+    /// </summary>
     public static IHostApplicationBuilder AddTrainingWorker(this IHostApplicationBuilder builder)
     {
-        var worker = builder.Configuration.GetSection(WorkerOptions.Section).Get<WorkerOptions>() ?? new WorkerOptions();
-        builder.Services.AddHangfireServer(options =>
+        var services = builder.Services;
+        services.AddSingleton<DatasetCache>();
+        services.AddTransient<TrainingJobRunner>();
+        // Hosted services start in the order they are added: the check runs before the server takes a job.
+        services.AddHostedService<LibTorchSetup>();
+        services.AddHangfireServer((provider, options) =>
         {
             options.Queues = [TrainingJobRunner.Queue];
             options.WorkerCount = 1;
@@ -94,14 +120,19 @@ public static class HostingExtensions
             // Hangfire cancels a running job's token only once StopTimeout has passed after a stop request, so keep it
             // short: on SIGTERM the job checkpoints at its next step and hands itself back, within ShutdownTimeout.
             options.StopTimeout = TimeSpan.FromMilliseconds(500);
-            options.ShutdownTimeout = worker.ShutdownTimeout;
+            options.ShutdownTimeout = provider.GetRequiredService<IOptions<WorkerOptions>>().Value.ShutdownTimeout;
         });
-        builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = worker.ShutdownTimeout + TimeSpan.FromSeconds(5));
+        services.AddOptions<HostOptions>().Configure<IOptions<WorkerOptions>>((host, worker) =>
+            host.ShutdownTimeout = worker.Value.ShutdownTimeout + TimeSpan.FromSeconds(5));
         return builder;
     }
 
+    /// <summary>
+    /// Whether the API trains too (embedded mode). Read while services are registered, because it decides which are:
+    /// the one setting not taken through the validated options.
+    /// </summary>
     public static bool InProcessWorker(this IConfiguration configuration) =>
-        configuration.GetSection(WorkerOptions.Section).Get<WorkerOptions>()?.InProcess ?? new WorkerOptions().InProcess;
+        configuration.GetValue(ConfigurationPath.Combine(WorkerOptions.Section, nameof(WorkerOptions.InProcess)), new WorkerOptions().InProcess);
 }
 
 /// <summary>Schema migrations, blob bucket and (embedded mode) re-enqueueing of unfinished jobs, before serving.</summary>
@@ -112,12 +143,11 @@ internal sealed class StartupTasks(Database database, IBlobStore blobs, JobStore
     {
         await database.MigrateAsync(cancellationToken);
         if (blobs is S3BlobStore s3 && blobOptions.Value.S3.CreateBucket) await s3.EnsureBucketAsync(cancellationToken);
-        if (database.Target.Provider == DatabaseProvider.Sqlite)
+        if (!database.IsPostgreSql)
         {
             // Embedded mode: this process is the only worker and its queue lived in memory.
             await leases.ResetAfterRestartAsync(cancellationToken);
-            foreach (var job in await jobs.UnfinishedAsync(cancellationToken))
-                queue.Enqueue<TrainingJobRunner>(runner => runner.RunAsync(job.Id, CancellationToken.None));
+            foreach (var job in await jobs.UnfinishedAsync(cancellationToken)) queue.EnqueueTraining(job.Id);
         }
     }
 

@@ -46,4 +46,34 @@ public sealed class WorkerOptions
 
     /// <summary>Hangfire.PostgreSql: a fetched job reappears for other workers after this long unless its worker is alive (sliding).</summary>
     public TimeSpan InvisibilityTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Extracted datasets a worker keeps on its disk; least recently used copies beyond this are removed.</summary>
+    public long DatasetCacheBytes { get; set; } = 20L * 1024 * 1024 * 1024;
+
+    /// <summary>Batches decoded ahead of the training compute.</summary>
+    public int PrefetchBatches { get; set; } = 4;
+}
+
+/// <summary>Section <c>Jobs</c>: how long what jobs leave behind is kept.</summary>
+public sealed class JobsOptions
+{
+    public const string Section = "Jobs";
+
+    /// <summary>Checkpoints of Cancelled and Failed jobs are deleted this long after the job ended.</summary>
+    public TimeSpan CheckpointRetention { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>How often storage is swept (expired checkpoints, blobs no row refers to, deleted datasets' local copies).</summary>
+    public TimeSpan SweepInterval { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>A blob no row refers to is deleted only once it is this old, so uploads whose row is not written yet are safe.</summary>
+    public TimeSpan OrphanMinimumAge { get; set; } = TimeSpan.FromHours(1);
+}
+
+/// <summary>Section <c>ConnectionStrings</c>.</summary>
+public sealed class ConnectionStringsOptions
+{
+    public const string Section = "ConnectionStrings";
+
+    /// <summary>Empty: the embedded SQLite file; otherwise a PostgreSQL connection string.</summary>
+    public string? Database { get; set; }
 }

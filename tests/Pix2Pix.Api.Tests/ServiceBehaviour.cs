@@ -39,7 +39,7 @@ public abstract class ServiceBehaviour : IAsyncLifetime
     }
 
     private static async Task<IReadOnlyList<string>> BlobsAsync(ApiFactory app, string prefix = "") =>
-        await app.Services.GetRequiredService<IBlobStore>().ListAsync(prefix);
+        (await app.Services.GetRequiredService<IBlobStore>().ListAsync(prefix)).Select(b => b.Key).ToList();
 
     private static async Task<JsonObject> ProblemAsync(HttpResponseMessage response, HttpStatusCode expected)
     {
@@ -277,6 +277,34 @@ public abstract class ServiceBehaviour : IAsyncLifetime
         Assert.Empty(await BlobsAsync(app, "datasets/"));
         var problem = await ProblemAsync(await client.TrainAsync(datasetId, "again", ApiClient.TinyOptions()), HttpStatusCode.BadRequest);
         Assert.Contains("datasetId", problem["errors"]!.AsObject().Select(e => e.Key));
+    }
+
+    [Fact]
+    public async Task DeleteJob_Finished_ItsRowsAndBlobsGoButItsVersionsStay()
+    {
+        var app = App();
+        var client = app.CreateClient();
+        var datasetId = await client.UploadOkAsync(TestArchives.Dataset(train: 2, val: 1));
+        var started = (await (await client.TrainAsync(datasetId, "outlives-its-job", ApiClient.TinyOptions(epochs: 500, decayEpochs: 0))).Content.ReadFromJsonAsync<JsonObject>())!;
+        var (jobId, modelId) = (started["id"]!.GetValue<Guid>(), started["modelId"]!.GetValue<Guid>());
+        await ProblemAsync(await client.DeleteAsync($"/jobs/{jobId}"), HttpStatusCode.Conflict);
+        await client.WaitForJobAsync(jobId, j => j["iteration"]!.GetValue<long>() >= 6); // three snapshots, so versions
+        await client.PostAsync($"/jobs/{jobId}/cancel", null);
+        await client.WaitForJobAsync(jobId, j => j.IsFinished(), TimeSpan.FromSeconds(30));
+        Assert.NotEmpty(await BlobsAsync(app, $"jobs/{jobId:N}/checkpoint-"));
+        Assert.NotEmpty(await BlobsAsync(app, $"jobs/{jobId:N}/snapshots/"));
+
+        Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"/jobs/{jobId}")).StatusCode);
+
+        await ProblemAsync(await client.GetAsync($"/jobs/{jobId}"), HttpStatusCode.NotFound);
+        await ProblemAsync(await client.GetAsync($"/jobs/{jobId}/metrics"), HttpStatusCode.NotFound);
+        await ProblemAsync(await client.DeleteAsync($"/jobs/{jobId}"), HttpStatusCode.NotFound);
+        Assert.Empty(await BlobsAsync(app, $"jobs/{jobId:N}/"));
+        var versions = (await client.GetFromJsonAsync<JsonArray>($"/models/{modelId}/versions"))!;
+        Assert.True(versions.Count >= 3);
+        Assert.All(versions, v => Assert.Equal(jobId, v!["jobId"]!.GetValue<Guid>()));
+        var package = await client.GetAsync($"/models/{modelId}/versions/{versions[0]!["version"]}/package");
+        Assert.Equal(HttpStatusCode.OK, package.StatusCode);
     }
 
     [Fact]

@@ -107,6 +107,7 @@ public partial class DeploymentFilesTests
         AddSection(WorkerOptions.Section, typeof(WorkerOptions));
         AddSection(BlobOptions.Section, typeof(BlobOptions));
         AddSection(UploadOptions.Section, typeof(UploadOptions));
+        AddSection(JobsOptions.Section, typeof(JobsOptions));
         AddSection(InferenceOptions.Section, typeof(InferenceOptions));
         AddSection(Pix2Pix.Api.DashboardOptions.Section, typeof(Pix2Pix.Api.DashboardOptions));
         return keys;

@@ -123,7 +123,7 @@ public class NetworkTests
     {
         var options = TestOptions.Tiny() with
         {
-            Network = new NetworkOptions { Generator = generator, Discriminator = discriminator, DiscriminatorLayers = 2, GeneratorFilters = 8, DiscriminatorFilters = 8 },
+            Generator = generator, Discriminator = discriminator, DiscriminatorLayers = 2, GeneratorFilters = 8, DiscriminatorFilters = 8,
         };
         random.manual_seed(1);
         using var model = new Pix2PixModel(options, CPU);

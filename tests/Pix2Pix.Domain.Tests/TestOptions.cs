@@ -1,5 +1,4 @@
 using Pix2Pix.Domain.Data;
-using Pix2Pix.Domain.Networks;
 using Pix2Pix.Domain.Training;
 
 namespace Pix2Pix.Domain.Tests;
@@ -7,9 +6,11 @@ namespace Pix2Pix.Domain.Tests;
 /// <summary>A small recipe (unet_32 with 16 filters on 32×32 images) that trains in seconds on a CPU.</summary>
 public static class TestOptions
 {
-    public static TrainingOptions Tiny(int epochs = 2, int decayEpochs = 0) => new()
+    public static TrainingRecipe Tiny(int epochs = 2, int decayEpochs = 0) => new()
     {
-        Network = new NetworkOptions { Generator = "unet_32", GeneratorFilters = 16, DiscriminatorFilters = 16 },
+        Generator = "unet_32",
+        GeneratorFilters = 16,
+        DiscriminatorFilters = 16,
         Epochs = epochs,
         DecayEpochs = decayEpochs,
         LoadSize = 36,
@@ -19,6 +20,8 @@ public static class TestOptions
         SnapshotEvery = 1,
         CheckpointEvery = 1000,
         SnapshotImages = 2,
-        Threads = 1,
     };
+
+    /// <summary>One libtorch thread: repeatable to the bit.</summary>
+    public static TrainingRuntime Runtime { get; } = new() { Threads = 1 };
 }

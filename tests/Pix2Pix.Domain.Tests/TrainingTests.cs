@@ -38,7 +38,7 @@ public class TrainingTests
             return s.Input.Zip(s.Target, (a, b) => Math.Abs(a - b) / 2.0).Average();
         }).Average();
 
-        var result = new Pix2PixTrainer(options, dataset, SyntheticDataset.CreateTempDirectory()).Run();
+        var result = new Pix2PixTrainer(options, TestOptions.Runtime, dataset, SyntheticDataset.CreateTempDirectory()).Run();
 
         var trainedL1 = result.FinalSnapshot.ValMetrics!.L1;
         Assert.Equal(400, result.Iterations);
@@ -55,17 +55,17 @@ public class TrainingTests
 
         var straightDirectory = SyntheticDataset.CreateTempDirectory();
         var straight = new Recorder();
-        new Pix2PixTrainer(options, dataset, straightDirectory, straight).Run();
+        new Pix2PixTrainer(options, TestOptions.Runtime, dataset, straightDirectory, straight).Run();
 
         var resumedDirectory = SyntheticDataset.CreateTempDirectory();
         using var cancel = new CancellationTokenSource();
         var first = new Recorder { AfterIteration = p => { if (p.GlobalIteration == 11) cancel.Cancel(); } };
-        Assert.ThrowsAny<OperationCanceledException>(() => new Pix2PixTrainer(options, dataset, resumedDirectory, first).Run(cancel.Token));
+        Assert.ThrowsAny<OperationCanceledException>(() => new Pix2PixTrainer(options, TestOptions.Runtime, dataset, resumedDirectory, first).Run(cancel.Token));
         // Whatever the process did in between must not matter: the run draws from its own RNG, kept in the checkpoint.
         random.manual_seed(999);
         using (var noise = rand(1000)) { }
         var second = new Recorder();
-        var result = new Pix2PixTrainer(options, dataset, resumedDirectory, second).Run();
+        var result = new Pix2PixTrainer(options, TestOptions.Runtime, dataset, resumedDirectory, second).Run();
 
         Assert.True(result.Resumed);
         Assert.Equal(Enumerable.Range(1, 24).Select(i => (long)i), first.Iterations.Concat(second.Iterations).Select(p => p.GlobalIteration));
@@ -83,7 +83,7 @@ public class TrainingTests
         var options = TestOptions.Tiny(epochs: 5) with { SnapshotEvery = 2, SnapshotImages = 2 };
         var recorder = new Recorder();
 
-        var result = new Pix2PixTrainer(options, DatasetRoot.Open(root), SyntheticDataset.CreateTempDirectory(), recorder).Run();
+        var result = new Pix2PixTrainer(options, TestOptions.Runtime, DatasetRoot.Open(root), SyntheticDataset.CreateTempDirectory(), recorder).Run();
 
         Assert.Equal([2, 4, 5], recorder.Snapshots.Select(s => s.Epoch));
         Assert.Equal([false, false, true], recorder.Snapshots.Select(s => s.IsFinal));
@@ -107,7 +107,7 @@ public class TrainingTests
         var options = TestOptions.Tiny(epochs: 1, decayEpochs: 2);
         var recorder = new Recorder();
 
-        new Pix2PixTrainer(options, DatasetRoot.Open(root), SyntheticDataset.CreateTempDirectory(), recorder).Run();
+        new Pix2PixTrainer(options, TestOptions.Runtime, DatasetRoot.Open(root), SyntheticDataset.CreateTempDirectory(), recorder).Run();
 
         Assert.Equal(9, recorder.Iterations.Count);
         Assert.All(recorder.Iterations, p =>
@@ -133,7 +133,7 @@ public class TrainingTests
         using var cancel = new CancellationTokenSource();
         var recorder = new Recorder { AfterIteration = p => { if (p.GlobalIteration == 4) cancel.Cancel(); } };
 
-        var trainer = new Pix2PixTrainer(TestOptions.Tiny(epochs: 3), DatasetRoot.Open(root), directory, recorder);
+        var trainer = new Pix2PixTrainer(TestOptions.Tiny(epochs: 3), TestOptions.Runtime, DatasetRoot.Open(root), directory, recorder);
         Assert.ThrowsAny<OperationCanceledException>(() => trainer.Run(cancel.Token));
 
         Assert.True(File.Exists(trainer.CheckpointPath));
@@ -145,50 +145,50 @@ public class TrainingTests
     {
         var root = SyntheticDataset.Create(SyntheticDataset.CreateTempDirectory(), train: 2, val: 0);
         var directory = SyntheticDataset.CreateTempDirectory();
-        new Pix2PixTrainer(TestOptions.Tiny(epochs: 1), DatasetRoot.Open(root), directory).Run();
-        var other = new Pix2PixTrainer(TestOptions.Tiny(epochs: 1) with { Seed = 8 }, DatasetRoot.Open(root), directory);
-        Assert.Throws<InvalidOperationException>(() => other.Run());
+        new Pix2PixTrainer(TestOptions.Tiny(epochs: 1), TestOptions.Runtime, DatasetRoot.Open(root), directory).Run();
+        var other = new Pix2PixTrainer(TestOptions.Tiny(epochs: 1) with { Seed = 8 }, TestOptions.Runtime, DatasetRoot.Open(root), directory);
+        Assert.Throws<InvalidJobException>(() => other.Run());
     }
 
     [Fact]
     public void Constructor_CropLargerThanImages_NamesTheFile()
     {
         var root = SyntheticDataset.Create(SyntheticDataset.CreateTempDirectory(), train: 2, val: 0, size: 32);
-        var options = TestOptions.Tiny() with { Preprocess = Preprocess.Crop, CropSize = 64, Network = TestOptions.Tiny().Network };
-        var error = Assert.Throws<DatasetException>(() => new Pix2PixTrainer(options, DatasetRoot.Open(root), SyntheticDataset.CreateTempDirectory()));
+        var options = TestOptions.Tiny() with { Preprocess = Preprocess.Crop, CropSize = 64 };
+        var error = Assert.Throws<DatasetException>(() => new Pix2PixTrainer(options, TestOptions.Runtime, DatasetRoot.Open(root), SyntheticDataset.CreateTempDirectory()));
         Assert.Equal("train/000.png", error.File);
     }
 
     [Theory]
-    [InlineData(nameof(TrainingOptions.CropSize), "cropSize")]
-    [InlineData(nameof(TrainingOptions.LoadSize), "loadSize")]
+    [InlineData(nameof(TrainingRecipe.CropSize), "cropSize")]
+    [InlineData(nameof(TrainingRecipe.LoadSize), "loadSize")]
     [InlineData("Generator", "generator")]
     [InlineData("Discriminator", "discriminator")]
     [InlineData("GeneratorFilters", "generatorFilters")]
     [InlineData("DiscriminatorLayers", "discriminatorLayers")]
-    [InlineData(nameof(TrainingOptions.BatchSize), "batchSize")]
+    [InlineData(nameof(TrainingRecipe.BatchSize), "batchSize")]
     public void Validate_ImpossibleOption_NamesTheField(string change, string field)
     {
-        var options = new TrainingOptions();
+        var options = new TrainingRecipe();
         options = change switch
         {
             "CropSize" => options with { CropSize = 200, LoadSize = 286 },          // not a multiple of 256 for unet_256
             "LoadSize" => options with { LoadSize = 128 },                           // smaller than the 256 crop
-            "Generator" => options with { Network = options.Network with { Generator = "unet_100" } },
-            "Discriminator" => options with { Network = options.Network with { Discriminator = "huge" } },
-            "GeneratorFilters" => options with { Network = options.Network with { GeneratorFilters = 24 } },
-            "DiscriminatorLayers" => options with { Network = options.Network with { Discriminator = "n_layers", DiscriminatorLayers = 7 } },
+            "Generator" => options with { Generator = "unet_100" },
+            "Discriminator" => options with { Discriminator = "huge" },
+            "GeneratorFilters" => options with { GeneratorFilters = 24 },
+            "DiscriminatorLayers" => options with { Discriminator = "n_layers", DiscriminatorLayers = 7 },
             _ => options with { BatchSize = 0 },
         };
         var errors = options.Validate();
         Assert.Contains(field, errors.Keys);
-        Assert.Equal(field, Assert.Throws<ArgumentException>(options.ThrowIfInvalid).ParamName);
+        Assert.StartsWith($"{field}: ", Assert.Throws<InvalidJobException>(options.ThrowIfInvalid).Message);
     }
 
     [Fact]
     public void Validate_Defaults_AreThePapersRecipeAndValid()
     {
-        var options = new TrainingOptions();
+        var options = new TrainingRecipe();
         Assert.Empty(options.Validate());
         Assert.Equal((100, 100, 1, 2e-4, 0.5, 0.999, 100.0, 286, 256), (options.Epochs, options.DecayEpochs, options.BatchSize, options.LearningRate, options.Beta1, options.Beta2, options.LambdaL1, options.LoadSize, options.CropSize));
         Assert.Equal(("unet_256", "basic", GanMode.Vanilla, LrPolicy.Linear, 10), (options.Network.Generator, options.Network.Discriminator, options.GanMode, options.LrPolicy, options.SnapshotEvery));
@@ -205,7 +205,7 @@ public class TrainingTests
     [InlineData(LrPolicy.Cosine, 101, 0.5)]
     public void LearningRate_AtEpoch_FollowsThePolicy(LrPolicy policy, int epoch, double factor)
     {
-        var options = new TrainingOptions { LrPolicy = policy };
+        var options = new TrainingRecipe { LrPolicy = policy };
         Assert.Equal(2e-4 * factor, LearningRateSchedule.At(options, epoch), 12);
     }
 

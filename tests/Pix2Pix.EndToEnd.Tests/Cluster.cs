@@ -34,7 +34,7 @@ public sealed class Cluster : IAsyncDisposable
     public string ConnectionString { get; }
     public ServiceProcess Api { get; private set; } = null!;
     public HttpClient Client { get; private set; } = null!;
-    public JobLeaseStore Leases => new(new Database(new DatabaseTarget(DatabaseProvider.PostgreSql, ConnectionString)));
+    public JobLeaseStore Leases => new(new Database(new DatabaseTarget(DatabaseProvider.PostgreSql, ConnectionString), TimeProvider.System));
     public IReadOnlyList<ServiceProcess> Processes => processes;
 
     public static async Task<Cluster> StartAsync(PostgresServer postgres, int maxAttempts = 5)
@@ -86,7 +86,7 @@ public sealed class Cluster : IAsyncDisposable
     {
         var options = new PostgreSqlStorageOptions { PrepareSchemaIfNecessary = false };
         var storage = new PostgreSqlStorage(new Hangfire.PostgreSql.Factories.NpgsqlConnectionFactory(ConnectionString, options), options);
-        new BackgroundJobClient(storage).Enqueue<TrainingJobRunner>(runner => runner.RunAsync(jobId, CancellationToken.None));
+        new BackgroundJobClient(storage).EnqueueTraining(jobId);
     }
 
     public string Logs() => string.Join("\n", processes.SelectMany(p => p.Log.Select(line => $"[{p.Name}] {line}")));

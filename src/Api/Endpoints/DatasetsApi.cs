@@ -43,14 +43,15 @@ public static class DatasetsApi
                     curl -F file=@facades.zip -F name=facades http://localhost:5080/datasets
                 """);
         group.MapGet("/", ListAsync).WithName("ListDatasets").WithSummary("List datasets (newest first)");
-        group.MapGet("/{id:guid}", GetAsync).WithName("GetDataset").WithSummary("Get a dataset");
-        group.MapDelete("/{id:guid}", DeleteAsync).WithName("DeleteDataset").WithSummary("Delete a dataset (409 while a queued or running job uses it)");
+        group.MapGet("/{id:guid}", GetAsync).WithName("GetDataset").WithSummary("Get a dataset").ProducesProblem(404);
+        group.MapDelete("/{id:guid}", DeleteAsync).WithName("DeleteDataset").WithSummary("Delete a dataset (409 while a queued or running job uses it)")
+            .ProducesProblem(404).ProducesProblem(409);
         return group;
     }
 
     private static async Task<Results<Created<DatasetResponse>, ProblemHttpResult, ValidationProblem>> UploadAsync(
         HttpRequest request, DatasetStore datasets, IBlobStore blobs, IOptions<UploadOptions> uploads, IOptions<StorageOptions> storage,
-        CancellationToken cancellationToken)
+        TimeProvider time, CancellationToken cancellationToken)
     {
         if (!request.HasFormContentType)
             return TypedResults.Problem("Send multipart/form-data with the archive in a field named 'file'.", statusCode: 415, title: "Unsupported media type");
@@ -84,13 +85,7 @@ public static class DatasetsApi
             Directory.CreateDirectory(staging);
             await using (var target = File.Create(archive))
                 await file.CopyToAsync(target, cancellationToken);
-            var archiveLimits = new ArchiveLimits
-            {
-                MaxEntries = limits.MaxArchiveEntries,
-                MaxUncompressedBytes = limits.MaxUncompressedBytes,
-                MaxEntryBytes = Math.Min(limits.MaxUncompressedBytes, 512L * 1024 * 1024),
-                Images = new DatasetLimits { MaxImagePixels = limits.MaxImagePixels, MaxImageSide = limits.MaxImageSide },
-            };
+            var archiveLimits = limits.ToArchiveLimits();
             var summary = await Task.Run(() =>
             {
                 using var zip = File.OpenRead(archive);
@@ -98,7 +93,7 @@ public static class DatasetsApi
             }, cancellationToken);
 
             var dataset = new Dataset(id, name, summary.Layout, summary.Train, summary.Val, summary.Test, summary.Width, summary.Height,
-                file.Length, BlobKeys.Dataset(id), DateTimeOffset.UtcNow);
+                file.Length, BlobKeys.Dataset(id), time.GetUtcNow());
             await blobs.PutFileAsync(dataset.BlobKey, archive, "application/zip", cancellationToken);
             try
             {

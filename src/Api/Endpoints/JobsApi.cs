@@ -1,10 +1,10 @@
-using System.Text.Json;
 using System.Text.RegularExpressions;
 using Hangfire;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Pix2Pix.Domain.Data;
 using Pix2Pix.Domain.Service;
+using Pix2Pix.Domain.Training;
 using Pix2Pix.Infrastructure.Jobs;
 using Pix2Pix.Infrastructure.Persistence;
 
@@ -14,7 +14,7 @@ namespace Pix2Pix.Api.Endpoints;
 /// <param name="DatasetId">The dataset to train on.</param>
 /// <param name="ModelName">The model the versions go to; created when it does not exist.</param>
 /// <param name="Options">The recipe; every field optional, defaults are the paper's.</param>
-public sealed record TrainJobRequest(Guid? DatasetId, string? ModelName, TrainRequestOptions? Options);
+public sealed record TrainJobRequest(Guid? DatasetId, string? ModelName, TrainingRecipe? Options);
 
 public sealed record JobAccepted(Guid Id, JobStatus Status, Guid ModelId);
 
@@ -23,19 +23,17 @@ public sealed record LossesResponse(double GGan, double GL1, double DReal, doubl
 public sealed record JobResponse(
     Guid Id, JobStatus Status, Guid ModelId, Guid DatasetId, int Epoch, int TotalEpochs, long Iteration, long TotalIterations,
     double Progress, double? EtaSeconds, double? LearningRate, LossesResponse? Losses, double? ImagesPerSecond, bool CancelRequested,
-    string? Error, int Attempts, DateTimeOffset CreatedAt, DateTimeOffset? StartedAt, DateTimeOffset? FinishedAt, JsonElement Options)
+    string? Error, int Attempts, DateTimeOffset CreatedAt, DateTimeOffset? StartedAt, DateTimeOffset? FinishedAt, TrainingRecipe Options)
 {
     public static JobResponse From(TrainingJob job)
     {
-        var options = JsonSerializer.Deserialize<JsonElement>(job.OptionsJson);
-        int batch = options.TryGetProperty("batchSize", out var b) ? b.GetInt32() : 1;
         double? eta = job.Status == JobStatus.Running && job.ImagesPerSecond is > 0 && job.TotalIterations > 0
-            ? (job.TotalIterations - job.Iteration) * batch / job.ImagesPerSecond.Value
+            ? (job.TotalIterations - job.Iteration) * job.Recipe.BatchSize / job.ImagesPerSecond.Value
             : null;
         return new JobResponse(job.Id, job.Status, job.ModelId, job.DatasetId, job.Epoch, job.TotalEpochs, job.Iteration, job.TotalIterations,
             job.Progress, eta, job.LearningRate,
             job.Losses is { } l ? new LossesResponse(l.GeneratorGan, l.GeneratorL1, l.DiscriminatorReal, l.DiscriminatorFake) : null,
-            job.ImagesPerSecond, job.CancelRequested, job.Error, job.Attempts, job.CreatedAt, job.StartedAt, job.FinishedAt, options);
+            job.ImagesPerSecond, job.CancelRequested, job.Error, job.Attempts, job.CreatedAt, job.StartedAt, job.FinishedAt, job.Recipe);
     }
 }
 
@@ -52,12 +50,9 @@ public static partial class JobsApi
         var group = app.MapGroup("/jobs").WithTags("Jobs");
         group.MapPost("/train", StartAsync).WithName("StartTraining").WithSummary("Start a training job")
             .WithDescription("""
-                Queues a training job and answers 202 with `Location: /jobs/{id}`. `options` holds the recipe with the paper's defaults:
-                direction (AtoB|BtoA), epochs, decayEpochs, lrPolicy (linear|step|cosine), batchSize, learningRate, beta1, lambdaL1,
-                generator (unet_256, unet_128, unet_N, resnet_9blocks, resnet_6blocks), discriminator (basic|n_layers|pixel),
-                discriminatorLayers, norm (batch|instance|none), ganMode (vanilla|lsgan), loadSize, cropSize,
-                preprocess (resize_and_crop|crop|scale_width|none), flip, seed, snapshotEvery (epochs), checkpointEvery (iterations),
-                inferenceMode (eval|paper).
+                Queues a training job and answers 202 with `Location: /jobs/{id}`. `options` is the recipe (the `TrainingRecipe`
+                schema: every field optional, with the paper's defaults and what it means). Impossible combinations answer 400
+                naming the field (`options.cropSize`, ...).
 
                     curl -H 'Content-Type: application/json' \
                       -d '{"datasetId":"<id>","modelName":"facades","options":{"direction":"BtoA","epochs":100,"decayEpochs":100}}' \
@@ -65,13 +60,17 @@ public static partial class JobsApi
                 """);
         group.MapGet("/", ListAsync).WithName("ListJobs").WithSummary("List jobs (newest first)");
         group.MapGet("/{id:guid}", GetAsync).WithName("GetJob").WithSummary("Status and progress of a job")
-            .WithDescription("    curl http://localhost:5080/jobs/<id>");
-        group.MapPost("/{id:guid}/cancel", CancelAsync).WithName("CancelJob").WithSummary("Cancel a job (it stops within seconds and keeps its checkpoint)");
+            .WithDescription("    curl http://localhost:5080/jobs/<id>").ProducesProblem(404);
+        group.MapDelete("/{id:guid}", DeleteAsync).WithName("DeleteJob")
+            .WithSummary("Delete a finished job: its checkpoints, snapshots and loss series go, the versions it made stay (409 while queued or running)")
+            .ProducesProblem(404).ProducesProblem(409);
+        group.MapPost("/{id:guid}/cancel", CancelAsync).WithName("CancelJob").WithSummary("Cancel a job (it stops within seconds and keeps its checkpoint)")
+            .ProducesProblem(404).ProducesProblem(409);
         group.MapGet("/{id:guid}/metrics", MetricsAsync).WithName("GetJobMetrics").WithSummary("Loss series and val metrics per snapshot")
-            .WithDescription("Losses per iteration, paged with `after` (the last iteration you have) and `limit`.");
-        group.MapGet("/{id:guid}/snapshots", SnapshotsAsync).WithName("ListSnapshots").WithSummary("Snapshots of a job");
+            .WithDescription("Losses per iteration, paged with `after` (the last iteration you have) and `limit`.").ProducesProblem(404);
+        group.MapGet("/{id:guid}/snapshots", SnapshotsAsync).WithName("ListSnapshots").WithSummary("Snapshots of a job").ProducesProblem(404);
         group.MapGet("/{id:guid}/snapshots/{epoch:int}", SnapshotImageAsync).WithName("GetSnapshotImage")
-            .WithSummary("Snapshot grid (input | output | target) as PNG").Produces(200, contentType: "image/png")
+            .WithSummary("Snapshot grid (input | output | target) as PNG").Produces(200, contentType: "image/png").ProducesProblem(404)
             .WithDescription("    curl -o epoch-0010.png http://localhost:5080/jobs/<id>/snapshots/10");
         return group;
     }
@@ -83,7 +82,7 @@ public static partial class JobsApi
         if (request.DatasetId is null) errors["datasetId"] = ["Give the id of an uploaded dataset."];
         if (string.IsNullOrWhiteSpace(request.ModelName) || !ModelName().IsMatch(request.ModelName))
             errors["modelName"] = ["Give a model name of 1 to 100 letters, digits, '.', '-' or '_'."];
-        var options = (request.Options ?? new TrainRequestOptions()).ToTrainingOptions();
+        var options = request.Options ?? new TrainingRecipe();
         foreach (var (field, message) in options.Validate()) errors[$"options.{field}"] = [message];
         Dataset? dataset = request.DatasetId is { } datasetId ? await datasets.FindAsync(datasetId, cancellationToken) : null;
         if (request.DatasetId is not null && dataset is null) errors["datasetId"] = [$"Dataset {request.DatasetId} does not exist."];
@@ -91,12 +90,11 @@ public static partial class JobsApi
             errors["options.cropSize"] = [$"Preprocess 'crop' needs images of at least {options.CropSize}×{options.CropSize}; this dataset's are {width}×{height}."];
         if (errors.Count > 0) return TypedResults.ValidationProblem(errors);
 
-        var optionsJson = JsonSerializer.Serialize(TrainRequestOptions.From(options), TrainRequestOptions.Json);
         var model = await models.GetOrCreateAsync(request.ModelName!, cancellationToken);
         TrainingJob job;
         try
         {
-            job = await jobs.CreateAsync(model.Id, dataset!.Id, optionsJson, options.TotalEpochs, cancellationToken);
+            job = await jobs.CreateAsync(model.Id, dataset!.Id, options, cancellationToken);
         }
         catch (NotFoundException e) // deleted between the check and the insert
         {
@@ -104,7 +102,7 @@ public static partial class JobsApi
         }
         try
         {
-            queue.Enqueue<TrainingJobRunner>(runner => runner.RunAsync(job.Id, CancellationToken.None));
+            queue.EnqueueTraining(job.Id);
         }
         catch
         {
@@ -123,6 +121,14 @@ public static partial class JobsApi
 
     private static async Task<Ok<JobResponse>> GetAsync(Guid id, JobStore jobs, CancellationToken cancellationToken) =>
         TypedResults.Ok(JobResponse.From(await jobs.GetAsync(id, cancellationToken)));
+
+    private static async Task<NoContent> DeleteAsync(Guid id, JobStore jobs, IBlobStore blobs, CancellationToken cancellationToken)
+    {
+        await jobs.DeleteAsync(id, cancellationToken);
+        // Checkpoints and snapshot images; if this fails, the storage sweep removes them later (no row refers to them).
+        await blobs.DeletePrefixAsync(BlobKeys.JobPrefix(id), CancellationToken.None);
+        return TypedResults.NoContent();
+    }
 
     private static async Task<Accepted<JobResponse>> CancelAsync(Guid id, JobStore jobs, CancellationToken cancellationToken)
     {

@@ -4,6 +4,8 @@ using Microsoft.Extensions.Options;
 using Pix2Pix.Api.Infrastructure;
 using Pix2Pix.Domain.Inference;
 using Pix2Pix.Domain.Service;
+using Pix2Pix.Domain.Training;
+using Pix2Pix.Infrastructure;
 using Pix2Pix.Infrastructure.Persistence;
 using Pix2Pix.Infrastructure.Telemetry;
 using SixLabors.ImageSharp;
@@ -16,12 +18,11 @@ namespace Pix2Pix.Api.Endpoints;
 
 public sealed record ModelResponse(Guid Id, string Name, int? DefaultVersion, int? LatestVersion, int Versions, DateTimeOffset CreatedAt);
 
-public sealed record VersionResponse(int Version, int Epoch, bool IsFinal, Guid JobId, Guid DatasetId, System.Text.Json.JsonElement Options,
+public sealed record VersionResponse(int Version, int Epoch, bool IsFinal, Guid JobId, Guid DatasetId, TrainingRecipe Options,
     QualityMetrics? Metrics, long PackageBytes, string PackageUrl, DateTimeOffset CreatedAt)
 {
-    public static VersionResponse From(ModelVersion v) => new(v.Version, v.Epoch, v.IsFinal, v.JobId, v.DatasetId,
-        System.Text.Json.JsonSerializer.Deserialize<System.Text.Json.JsonElement>(v.OptionsJson), v.Metrics, v.PackageBytes,
-        $"/models/{v.ModelId}/versions/{v.Version}/package", v.CreatedAt);
+    public static VersionResponse From(ModelVersion v) => new(v.Version, v.Epoch, v.IsFinal, v.JobId, v.DatasetId, v.Recipe, v.Metrics,
+        v.PackageBytes, $"/models/{v.ModelId}/versions/{v.Version}/package", v.CreatedAt);
 }
 
 /// <summary>Body of <c>PUT /models/{id}/default-version</c>.</summary>
@@ -33,20 +34,24 @@ public static class ModelsApi
     {
         var group = app.MapGroup("/models").WithTags("Models");
         group.MapGet("/", ListAsync).WithName("ListModels").WithSummary("List models (newest first)");
-        group.MapGet("/{id:guid}", GetAsync).WithName("GetModel").WithSummary("Get a model");
-        group.MapDelete("/{id:guid}", DeleteAsync).WithName("DeleteModel").WithSummary("Delete a model and its versions (409 while a job trains it)");
-        group.MapGet("/{id:guid}/versions", VersionsAsync).WithName("ListVersions").WithSummary("Versions of a model: every snapshot and the final result");
+        group.MapGet("/{id:guid}", GetAsync).WithName("GetModel").WithSummary("Get a model").ProducesProblem(404);
+        group.MapDelete("/{id:guid}", DeleteAsync).WithName("DeleteModel").WithSummary("Delete a model and its versions (409 while a job trains it)")
+            .ProducesProblem(404).ProducesProblem(409);
+        group.MapGet("/{id:guid}/versions", VersionsAsync).WithName("ListVersions").WithSummary("Versions of a model: every snapshot and the final result")
+            .ProducesProblem(404);
         group.MapPut("/{id:guid}/default-version", SetDefaultAsync).WithName("SetDefaultVersion").WithSummary("Choose the version translate uses by default")
-            .WithDescription("""    curl -X PUT -H 'Content-Type: application/json' -d '{"version":3}' http://localhost:5080/models/<id>/default-version""");
-        group.MapDelete("/{id:guid}/versions/{version:int}", DeleteVersionAsync).WithName("DeleteVersion").WithSummary("Delete a version");
+            .WithDescription("""    curl -X PUT -H 'Content-Type: application/json' -d '{"version":3}' http://localhost:5080/models/<id>/default-version""")
+            .ProducesProblem(404);
+        group.MapDelete("/{id:guid}/versions/{version:int}", DeleteVersionAsync).WithName("DeleteVersion").WithSummary("Delete a version").ProducesProblem(404);
         group.MapGet("/{id:guid}/versions/{version:int}/package", PackageAsync).WithName("DownloadPackage")
             .WithSummary("Download a version's model package (.safetensors with the manifest in its metadata)")
-            .Produces(200, contentType: ModelPackage.MediaType);
+            .Produces(200, contentType: ModelPackage.MediaType).ProducesProblem(404);
         group.MapPost("/{id:guid}/translate", TranslateAsync)
             .DisableAntiforgery()
             // One Accepts: the endpoint's content-type filter takes the last one declared.
             .Accepts<Stream>("image/png", "image/jpeg", "multipart/form-data")
             .Produces(200, contentType: "image/png", additionalContentTypes: ["image/jpeg"])
+            .ProducesValidationProblem().ProducesProblem(404).ProducesProblem(413).ProducesProblem(415)
             .WithName("Translate").WithSummary("Translate an image with a model")
             .WithDescription("""
                 The body is the image: raw `image/png` or `image/jpeg`, or multipart with the image in `file`. Query: `version`

@@ -40,14 +40,14 @@ public sealed record ModelManifest
         Dropout = Dropout,
     };
 
-    public static ModelManifest From(TrainingOptions options, int epoch) => new()
+    public static ModelManifest From(TrainingRecipe options, int epoch) => new()
     {
-        Generator = options.Network.Generator,
-        Norm = options.Network.Norm,
-        InputChannels = options.Network.InputChannels,
-        OutputChannels = options.Network.OutputChannels,
-        GeneratorFilters = options.Network.GeneratorFilters,
-        Dropout = options.Network.Dropout,
+        Generator = options.Generator,
+        Norm = options.Norm,
+        InputChannels = options.InputChannels,
+        OutputChannels = options.OutputChannels,
+        GeneratorFilters = options.GeneratorFilters,
+        Dropout = options.Dropout,
         Direction = options.Direction,
         TrainingWidth = options.Preprocess == Preprocess.ScaleWidth ? options.LoadSize : options.CropSize,
         TrainingHeight = options.CropSize,

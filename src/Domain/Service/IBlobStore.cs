@@ -20,20 +20,30 @@ public interface IBlobStore
 
     Task DeletePrefixAsync(string prefix, CancellationToken cancellationToken = default);
 
-    /// <summary>Keys that start with <paramref name="prefix"/>, in no particular order.</summary>
-    Task<IReadOnlyList<string>> ListAsync(string prefix, CancellationToken cancellationToken = default);
+    /// <summary>Blobs whose keys start with <paramref name="prefix"/>, in no particular order.</summary>
+    Task<IReadOnlyList<BlobItem>> ListAsync(string prefix, CancellationToken cancellationToken = default);
 
     /// <summary>Throws when the store cannot be reached (readiness probe).</summary>
     Task CheckAsync(CancellationToken cancellationToken = default);
 }
 
+/// <summary>A stored blob and when it was last written.</summary>
+public sealed record BlobItem(string Key, DateTimeOffset LastModified);
+
 /// <summary>The blob keys the service uses, in one place.</summary>
 public static class BlobKeys
 {
+    /// <summary>The top-level prefixes every key below starts with (what the orphan sweep looks through).</summary>
+    public static readonly IReadOnlyList<string> Roots = ["datasets/", "jobs/", "models/"];
+
     public static string Dataset(Guid datasetId) => $"datasets/{datasetId:N}/dataset.zip";
-    public static string Checkpoint(Guid jobId) => $"jobs/{jobId:N}/checkpoint.zip";
-    public static string Snapshot(Guid jobId, int epoch) => $"jobs/{jobId:N}/snapshots/epoch-{epoch:D4}.png";
+
+    /// <summary>A key per lease: a worker that lost its lease can upload, but its upload never becomes the job's checkpoint.</summary>
+    public static string Checkpoint(Guid jobId, long leaseToken) => $"{JobPrefix(jobId)}checkpoint-{leaseToken:D6}.zip";
+    public static string Snapshot(Guid jobId, int epoch) => $"{JobPrefix(jobId)}snapshots/epoch-{epoch:D4}.png";
     public static string JobPrefix(Guid jobId) => $"jobs/{jobId:N}/";
-    public static string Package(Guid modelId, int version) => $"models/{modelId:N}/versions/{version:D4}.safetensors";
+
+    /// <summary>The package of a job's epoch: written before its version number is known, and once per epoch.</summary>
+    public static string Package(Guid modelId, Guid jobId, int epoch) => $"{ModelPrefix(modelId)}jobs/{jobId:N}/epoch-{epoch:D4}.safetensors";
     public static string ModelPrefix(Guid modelId) => $"models/{modelId:N}/";
 }

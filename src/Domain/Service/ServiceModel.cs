@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using Pix2Pix.Domain.Data;
+using Pix2Pix.Domain.Training;
 
 namespace Pix2Pix.Domain.Service;
 
@@ -20,7 +21,7 @@ public enum JobStatus
 public sealed record JobLosses(double GeneratorGan, double GeneratorL1, double DiscriminatorReal, double DiscriminatorFake);
 
 public sealed record TrainingJob(
-    Guid Id, Guid ModelId, Guid DatasetId, string OptionsJson, JobStatus Status, bool CancelRequested,
+    Guid Id, Guid ModelId, Guid DatasetId, TrainingRecipe Recipe, JobStatus Status, bool CancelRequested,
     int Epoch, int TotalEpochs, long Iteration, long TotalIterations, double? LearningRate, JobLosses? Losses,
     double? ImagesPerSecond, string? Error, int Attempts, DateTimeOffset CreatedAt, DateTimeOffset? StartedAt,
     DateTimeOffset? FinishedAt, DateTimeOffset UpdatedAt)
@@ -41,7 +42,7 @@ public sealed record JobSnapshot(Guid JobId, int Epoch, bool IsFinal, QualityMet
 public sealed record Model(Guid Id, string Name, int? DefaultVersion, DateTimeOffset CreatedAt);
 
 /// <summary>A generator a job produced at an epoch (every snapshot and the final result).</summary>
-public sealed record ModelVersion(Guid ModelId, int Version, int Epoch, bool IsFinal, Guid JobId, Guid DatasetId, string OptionsJson,
+public sealed record ModelVersion(Guid ModelId, int Version, int Epoch, bool IsFinal, Guid JobId, Guid DatasetId, TrainingRecipe Recipe,
     QualityMetrics? Metrics, string PackageBlobKey, long PackageBytes, DateTimeOffset CreatedAt);
 
 public sealed record Page<T>(IReadOnlyList<T> Items, int Offset, int Limit, long Total);

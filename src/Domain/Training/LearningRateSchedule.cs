@@ -4,7 +4,7 @@ namespace Pix2Pix.Domain.Training;
 public static class LearningRateSchedule
 {
     /// <param name="epoch">1-based epoch.</param>
-    public static double At(TrainingOptions options, int epoch)
+    public static double At(TrainingRecipe options, int epoch)
     {
         double initial = options.LearningRate;
         return options.LrPolicy switch

@@ -14,9 +14,9 @@ public readonly record struct StepLosses(double GeneratorGan, double GeneratorL1
 /// </summary>
 public sealed class Pix2PixModel : IDisposable
 {
-    private readonly TrainingOptions options;
+    private readonly TrainingRecipe options;
 
-    public Pix2PixModel(TrainingOptions options, Device device)
+    public Pix2PixModel(TrainingRecipe options, Device device)
     {
         this.options = options;
         Device = device;

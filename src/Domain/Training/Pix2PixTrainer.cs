@@ -17,21 +17,24 @@ public sealed class Pix2PixTrainer
 {
     public const string CheckpointFileName = "checkpoint.zip";
 
-    private readonly TrainingOptions options;
+    private readonly TrainingRecipe recipe;
+    private readonly TrainingRuntime runtime;
     private readonly DatasetRoot dataset;
     private readonly string workDirectory;
     private readonly ITrainingObserver observer;
     private readonly ILogger logger;
 
-    public Pix2PixTrainer(TrainingOptions options, DatasetRoot dataset, string workDirectory, ITrainingObserver? observer = null, ILogger? logger = null)
+    public Pix2PixTrainer(TrainingRecipe recipe, TrainingRuntime runtime, DatasetRoot dataset, string workDirectory,
+        ITrainingObserver? observer = null, ILogger? logger = null)
     {
-        options.ThrowIfInvalid();
-        this.options = options;
+        recipe.ThrowIfInvalid();
+        this.recipe = recipe;
+        this.runtime = runtime;
         this.dataset = dataset;
         this.workDirectory = Path.GetFullPath(workDirectory);
         this.observer = observer ?? new NullObserver();
         this.logger = logger ?? NullLogger.Instance;
-        CheckImageSizes(dataset, options);
+        CheckImageSizes(dataset, recipe);
     }
 
     public string CheckpointPath => Path.Combine(workDirectory, CheckpointFileName);
@@ -44,36 +47,36 @@ public sealed class Pix2PixTrainer
     {
         var allocator = NativeMemory.EnsureConfigured();
         LibTorchContext.EnsureNnpackDisabled();
-        var device = TorchDevices.Resolve(options.Device);
-        if (options.Threads > 0) set_num_threads(options.Threads);
+        var device = TorchDevices.Resolve(runtime.Device);
+        if (runtime.Threads > 0) set_num_threads(runtime.Threads);
         Directory.CreateDirectory(workDirectory);
 
-        using var model = new Pix2PixModel(options, device);
-        var sampleOptions = options.ToSampleOptions();
+        using var model = new Pix2PixModel(recipe, device);
+        var sampleOptions = recipe.ToSampleOptions();
         var trainLoader = new SampleLoader(dataset.TrainSplit, sampleOptions);
-        var reader = new PrefetchingBatchReader(trainLoader, options.Seed, options.BatchSize, options.PrefetchBatches);
+        var reader = new PrefetchingBatchReader(trainLoader, recipe.Seed, recipe.BatchSize, runtime.PrefetchBatches);
         int perEpoch = reader.IterationsPerEpoch;
-        long total = (long)perEpoch * options.TotalEpochs;
+        long total = (long)perEpoch * recipe.TotalEpochs;
 
         var position = new TrainingPosition(1, 0, 0);
         bool resumed = File.Exists(CheckpointPath);
         if (resumed)
         {
-            position = TrainingCheckpoint.Load(CheckpointPath, model, options);
+            position = TrainingCheckpoint.Load(CheckpointPath, model, recipe);
             logger.LogInformation("Resuming from {Checkpoint} at epoch {Epoch}, iteration {Iteration} ({Global}/{Total})",
                 CheckpointPath, position.Epoch, position.IterationsDone, position.GlobalIterations, total);
         }
         if (allocator != "jemalloc")
             logger.LogWarning("jemalloc is not preloaded (LD_PRELOAD=libjemalloc.so.2): training is slower and its memory may grow every step");
         logger.LogInformation("Training {Generator}/{Discriminator} on {Device}, {Images} train images, {Epochs} epochs × {PerEpoch} iterations; allocator {Allocator}, {Threads} threads",
-            options.Network.Generator, options.Network.Discriminator, options.Device, dataset.TrainSplit.Count, options.TotalEpochs, perEpoch, allocator, get_num_threads());
+            recipe.Generator, recipe.Discriminator, runtime.Device, dataset.TrainSplit.Count, recipe.TotalEpochs, perEpoch, allocator, get_num_threads());
 
         TrainingSnapshot? finalSnapshot = null;
-        if (position.Epoch <= options.TotalEpochs)
+        if (position.Epoch <= recipe.TotalEpochs)
         {
             var clock = Stopwatch.StartNew();
             int currentEpoch = 0;
-            foreach (var batch in reader.Read(position.Epoch, position.IterationsDone, options.TotalEpochs))
+            foreach (var batch in reader.Read(position.Epoch, position.IterationsDone, recipe.TotalEpochs))
             {
                 if (cancellationToken.IsCancellationRequested)
                 {
@@ -83,7 +86,7 @@ public sealed class Pix2PixTrainer
                 if (batch.Epoch != currentEpoch)
                 {
                     currentEpoch = batch.Epoch;
-                    model.SetLearningRate(LearningRateSchedule.At(options, currentEpoch));
+                    model.SetLearningRate(LearningRateSchedule.At(recipe, currentEpoch));
                 }
 
                 StepLosses losses;
@@ -95,15 +98,15 @@ public sealed class Pix2PixTrainer
                 }
                 position = new TrainingPosition(batch.Epoch, batch.Iteration, position.GlobalIterations + 1);
                 double seconds = clock.Elapsed.TotalSeconds;
-                observer.OnIteration(new IterationProgress(batch.Epoch, options.TotalEpochs, batch.Iteration, perEpoch,
-                    position.GlobalIterations, total, LearningRateSchedule.At(options, batch.Epoch), losses, batch.InputShape[0] / Math.Max(seconds, 1e-9)));
+                observer.OnIteration(new IterationProgress(batch.Epoch, recipe.TotalEpochs, batch.Iteration, perEpoch,
+                    position.GlobalIterations, total, LearningRateSchedule.At(recipe, batch.Epoch), losses, batch.InputShape[0] / Math.Max(seconds, 1e-9)));
 
-                bool due = position.GlobalIterations % options.CheckpointEvery == 0;
+                bool due = position.GlobalIterations % recipe.CheckpointEvery == 0;
                 if (batch.Iteration == perEpoch)
                 {
-                    bool last = batch.Epoch == options.TotalEpochs;
+                    bool last = batch.Epoch == recipe.TotalEpochs;
                     position = new TrainingPosition(batch.Epoch + 1, 0, position.GlobalIterations);
-                    if (last || batch.Epoch % options.SnapshotEvery == 0)
+                    if (last || batch.Epoch % recipe.SnapshotEvery == 0)
                     {
                         var snapshot = Snapshot(model, batch.Epoch, last, cancellationToken);
                         if (last) finalSnapshot = snapshot;
@@ -115,34 +118,34 @@ public sealed class Pix2PixTrainer
             }
         }
         // Resumed from a checkpoint written after the final epoch: the final snapshot is made again from it.
-        finalSnapshot ??= Snapshot(model, options.TotalEpochs, isFinal: true, cancellationToken);
-        return new TrainingResult(options.TotalEpochs, position.GlobalIterations, finalSnapshot, resumed);
+        finalSnapshot ??= Snapshot(model, recipe.TotalEpochs, isFinal: true, cancellationToken);
+        return new TrainingResult(recipe.TotalEpochs, position.GlobalIterations, finalSnapshot, resumed);
     }
 
     private void WriteCheckpoint(Pix2PixModel model, TrainingPosition position)
     {
         var clock = Stopwatch.StartNew();
-        TrainingCheckpoint.Save(CheckpointPath, model, position, options);
+        TrainingCheckpoint.Save(CheckpointPath, model, position, recipe);
         observer.OnCheckpoint(new CheckpointWritten(CheckpointPath, position, clock.Elapsed));
     }
 
     private TrainingSnapshot Snapshot(Pix2PixModel model, int epoch, bool isFinal, CancellationToken cancellationToken)
     {
-        var sampleOptions = options.ToSampleOptions();
+        var sampleOptions = recipe.ToSampleOptions();
         EvaluationMetrics? val = null, test = null;
         byte[]? grid = null;
         if (dataset.ValSplit is { } valSplit)
         {
-            var result = Evaluator.Run(model.Generator, new SampleLoader(valSplit, sampleOptions), options.InferenceMode, model.Device,
-                options.SnapshotImages, options.Seed, cancellationToken);
+            var result = Evaluator.Run(model.Generator, new SampleLoader(valSplit, sampleOptions), recipe.InferenceMode, model.Device,
+                recipe.SnapshotImages, recipe.Seed, cancellationToken);
             val = result.Metrics;
             grid = SnapshotGrid.ToPng(result.Rows);
         }
         if (isFinal && dataset.TestSplit is { } testSplit)
-            test = Evaluator.Run(model.Generator, new SampleLoader(testSplit, sampleOptions), options.InferenceMode, model.Device,
-                0, options.Seed, cancellationToken).Metrics;
+            test = Evaluator.Run(model.Generator, new SampleLoader(testSplit, sampleOptions), recipe.InferenceMode, model.Device,
+                0, recipe.Seed, cancellationToken).Metrics;
         var packagePath = Path.Combine(workDirectory, "snapshots", $"epoch-{epoch:D4}{ModelPackage.FileExtension}");
-        ModelPackage.Save(model.Generator, ModelManifest.From(options, epoch), packagePath);
+        ModelPackage.Save(model.Generator, ModelManifest.From(recipe, epoch), packagePath);
         var snapshot = new TrainingSnapshot(epoch, isFinal, val, test, grid, packagePath);
         logger.LogInformation("Epoch {Epoch}: val L1 {L1:F4}, PSNR {Psnr:F2} dB, SSIM {Ssim:F4}", epoch, val?.L1, val?.Psnr, val?.Ssim);
         observer.OnSnapshot(snapshot);
@@ -150,13 +153,13 @@ public sealed class Pix2PixTrainer
     }
 
     /// <summary>Preprocessing that crops needs images at least as large as the crop: checked from headers up front.</summary>
-    private static void CheckImageSizes(DatasetRoot dataset, TrainingOptions options)
+    private static void CheckImageSizes(DatasetRoot dataset, TrainingRecipe recipe)
     {
-        if (options.Preprocess != Preprocess.Crop) return;
+        if (recipe.Preprocess != Preprocess.Crop) return;
         foreach (var split in new[] { dataset.TrainSplit, dataset.ValSplit, dataset.TestSplit })
             foreach (var pair in split?.Pairs ?? [])
-                if (pair.Width < options.CropSize || pair.Height < options.CropSize)
-                    throw new DatasetException($"Preprocess 'crop' needs images of at least {options.CropSize}×{options.CropSize}; this pair is {pair.Width}×{pair.Height}.",
+                if (pair.Width < recipe.CropSize || pair.Height < recipe.CropSize)
+                    throw new DatasetException($"Preprocess 'crop' needs images of at least {recipe.CropSize}×{recipe.CropSize}; this pair is {pair.Width}×{pair.Height}.",
                         Path.GetRelativePath(dataset.Directory, pair.PathA).Replace('\\', '/'));
     }
 

@@ -22,7 +22,7 @@ public static class TrainingCheckpoint
 
     private sealed record State(int Version, TrainingPosition Position, NetworkOptions Network, long Seed, DateTimeOffset WrittenAt);
 
-    public static void Save(string path, Pix2PixModel model, TrainingPosition position, TrainingOptions options) =>
+    public static void Save(string path, Pix2PixModel model, TrainingPosition position, TrainingRecipe options) =>
         AtomicFile.Write(path, stream =>
         {
             using var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true);
@@ -37,13 +37,13 @@ public static class TrainingCheckpoint
         });
 
     /// <summary>Loads a checkpoint into a freshly built model; fails if it was written for other networks or seed.</summary>
-    public static TrainingPosition Load(string path, Pix2PixModel model, TrainingOptions options)
+    public static TrainingPosition Load(string path, Pix2PixModel model, TrainingRecipe options)
     {
         using var zip = ZipFile.OpenRead(path);
         var state = JsonSerializer.Deserialize<State>(ReadEntry(zip, StateEntry).ToArray(), ModelManifest.Json)
             ?? throw new InvalidDataException($"Checkpoint {path} has an empty state.");
         if (state.Network != options.Network || state.Seed != options.Seed)
-            throw new InvalidOperationException($"Checkpoint {path} was written for other networks or another seed; it cannot resume this run.");
+            throw new InvalidJobException($"Checkpoint {path} was written for other networks or another seed; it cannot resume this run.");
         model.Generator.load(ReadEntry(zip, GeneratorEntry), strict: true);
         model.Discriminator.load(ReadEntry(zip, DiscriminatorEntry), strict: true);
         using (var reader = new BinaryReader(ReadEntry(zip, GeneratorOptimizerEntry))) model.GeneratorOptimizer.load_state_dict(reader);

@@ -14,25 +14,8 @@ public sealed class FileSystemBlobStore : IBlobStore
         Directory.CreateDirectory(this.root);
     }
 
-    public async Task PutAsync(string key, Stream content, string contentType, CancellationToken cancellationToken = default)
-    {
-        var path = PathOf(key);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        var temporary = $"{path}.{Guid.NewGuid():N}.tmp";
-        try
-        {
-            await using (var file = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20, useAsync: true))
-            {
-                await content.CopyToAsync(file, cancellationToken);
-                file.Flush(flushToDisk: true);
-            }
-            File.Move(temporary, path, overwrite: true);
-        }
-        finally
-        {
-            File.Delete(temporary);
-        }
-    }
+    public Task PutAsync(string key, Stream content, string contentType, CancellationToken cancellationToken = default) =>
+        AtomicFile.WriteAsync(PathOf(key), content.CopyToAsync, cancellationToken);
 
     public async Task PutFileAsync(string key, string path, string contentType, CancellationToken cancellationToken = default)
     {
@@ -52,7 +35,7 @@ public sealed class FileSystemBlobStore : IBlobStore
     {
         await using var source = await OpenReadAsync(key, cancellationToken);
         if (source is null) return false;
-        AtomicFile.Write(path, destination => source.CopyTo(destination));
+        await AtomicFile.WriteAsync(path, source.CopyToAsync, cancellationToken);
         return true;
     }
 
@@ -72,14 +55,14 @@ public sealed class FileSystemBlobStore : IBlobStore
         return Task.CompletedTask;
     }
 
-    public Task<IReadOnlyList<string>> ListAsync(string prefix, CancellationToken cancellationToken = default)
+    public Task<IReadOnlyList<BlobItem>> ListAsync(string prefix, CancellationToken cancellationToken = default)
     {
-        IReadOnlyList<string> keys = Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories)
-            .Where(f => !f.EndsWith(".tmp", StringComparison.Ordinal) && !Path.GetFileName(f).StartsWith(".ready-", StringComparison.Ordinal))
-            .Select(f => Path.GetRelativePath(root, f).Replace('\\', '/'))
-            .Where(k => k.StartsWith(prefix, StringComparison.Ordinal))
+        IReadOnlyList<BlobItem> items = Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories)
+            .Where(f => !f.EndsWith(AtomicFile.TemporarySuffix, StringComparison.Ordinal) && !Path.GetFileName(f).StartsWith(".ready-", StringComparison.Ordinal))
+            .Select(f => new BlobItem(Path.GetRelativePath(root, f).Replace('\\', '/'), File.GetLastWriteTimeUtc(f)))
+            .Where(item => item.Key.StartsWith(prefix, StringComparison.Ordinal))
             .ToList();
-        return Task.FromResult(keys);
+        return Task.FromResult(items);
     }
 
     public Task CheckAsync(CancellationToken cancellationToken = default)

@@ -3,6 +3,7 @@ using Amazon.Runtime;
 using Amazon.S3;
 using Amazon.S3.Model;
 using Amazon.S3.Transfer;
+using Pix2Pix.Domain.Runtime;
 using Pix2Pix.Domain.Service;
 
 namespace Pix2Pix.Infrastructure.Blobs;
@@ -75,17 +76,7 @@ public sealed class S3BlobStore : IBlobStore, IDisposable
     {
         await using var source = await OpenReadAsync(key, cancellationToken);
         if (source is null) return false;
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        var temporary = $"{path}.{Guid.NewGuid():N}.tmp";
-        try
-        {
-            await using (var file = File.Create(temporary)) await source.CopyToAsync(file, cancellationToken);
-            File.Move(temporary, path, overwrite: true);
-        }
-        finally
-        {
-            File.Delete(temporary);
-        }
+        await AtomicFile.WriteAsync(path, source.CopyToAsync, cancellationToken);
         return true;
     }
 
@@ -117,19 +108,19 @@ public sealed class S3BlobStore : IBlobStore, IDisposable
         while (response.IsTruncated == true);
     }
 
-    public async Task<IReadOnlyList<string>> ListAsync(string prefix, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<BlobItem>> ListAsync(string prefix, CancellationToken cancellationToken = default)
     {
-        var keys = new List<string>();
+        var items = new List<BlobItem>();
         var request = new ListObjectsV2Request { BucketName = bucket, Prefix = prefix };
         ListObjectsV2Response response;
         do
         {
             response = await client.ListObjectsV2Async(request, cancellationToken);
-            keys.AddRange((response.S3Objects ?? []).Select(o => o.Key));
+            items.AddRange((response.S3Objects ?? []).Select(o => new BlobItem(o.Key, o.LastModified is { } at ? new DateTimeOffset(at.ToUniversalTime()) : DateTimeOffset.MinValue)));
             request.ContinuationToken = response.NextContinuationToken;
         }
         while (response.IsTruncated == true);
-        return keys;
+        return items;
     }
 
     public Task CheckAsync(CancellationToken cancellationToken = default) =>

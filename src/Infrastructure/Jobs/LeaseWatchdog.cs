@@ -10,26 +10,35 @@ namespace Pix2Pix.Infrastructure.Jobs;
 /// Runs in every process: queues again the jobs whose worker stopped renewing its lease (killed, node lost), so
 /// they resume from their checkpoint without waiting for the queue storage to notice.
 /// </summary>
-public sealed class LeaseWatchdog(JobLeaseStore leases, IBackgroundJobClient queue, IOptions<WorkerOptions> options, ILogger<LeaseWatchdog> logger)
+public sealed class LeaseWatchdog(
+    JobLeaseStore leases, IBackgroundJobClient queue, IOptions<WorkerOptions> options, TimeProvider time, ILogger<LeaseWatchdog> logger)
     : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        using var timer = new PeriodicTimer(options.Value.WatchdogInterval);
+        using var timer = new PeriodicTimer(options.Value.WatchdogInterval, time);
         while (await timer.WaitForNextTickAsync(stoppingToken))
         {
             try
             {
-                foreach (var jobId in await leases.ClaimExpiredAsync(options.Value.LeaseDuration, stoppingToken))
-                {
-                    logger.LogWarning("Job {JobId}: its worker stopped renewing the lease; queued again", jobId);
-                    queue.Enqueue<TrainingJobRunner>(runner => runner.RunAsync(jobId, CancellationToken.None));
-                }
+                await RequeueSilentJobsAsync(stoppingToken);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 logger.LogWarning("Lease watchdog: {Error}", e.Message);
             }
         }
+    }
+
+    /// <summary>Queues again each job whose lease expired, once per lease duration however many processes look.</summary>
+    public async Task<IReadOnlyList<Guid>> RequeueSilentJobsAsync(CancellationToken cancellationToken)
+    {
+        var jobIds = await leases.ClaimExpiredAsync(options.Value.LeaseDuration, cancellationToken);
+        foreach (var jobId in jobIds)
+        {
+            logger.LogWarning("Job {JobId}: its worker stopped renewing the lease; queued again", jobId);
+            queue.EnqueueTraining(jobId);
+        }
+        return jobIds;
     }
 }

@@ -5,22 +5,34 @@ using Npgsql;
 
 namespace Pix2Pix.Infrastructure.Persistence;
 
-/// <summary>Opens connections to the metadata database (SQLite or PostgreSQL) and applies the schema migrations.</summary>
-public sealed class Database
+/// <summary>
+/// Opens connections to the metadata database (SQLite or PostgreSQL), applies the schema migrations, and is the clock
+/// rows are stamped with.
+/// </summary>
+public sealed class Database : IAsyncDisposable
 {
     private readonly NpgsqlDataSource? postgres;
+    private readonly TimeProvider time;
 
     // Columns are snake_case, properties PascalCase.
     static Database() => DefaultTypeMap.MatchNamesWithUnderscores = true;
 
-    public Database(DatabaseTarget target)
+    public Database(DatabaseTarget target, TimeProvider time)
     {
         Target = target;
+        this.time = time;
         if (target.Provider == DatabaseProvider.PostgreSql) postgres = NpgsqlDataSource.Create(target.ConnectionString);
         else Directory.CreateDirectory(Path.GetDirectoryName(new SqliteConnectionStringBuilder(target.ConnectionString).DataSource)!);
     }
 
     public DatabaseTarget Target { get; }
+
+    public bool IsPostgreSql => Target.Provider == DatabaseProvider.PostgreSql;
+
+    /// <summary>Now, as rows store it: Unix milliseconds.</summary>
+    public long Now() => time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    public ValueTask DisposeAsync() => postgres?.DisposeAsync() ?? ValueTask.CompletedTask;
 
     public async Task<DbConnection> OpenAsync(CancellationToken cancellationToken = default)
     {
@@ -57,7 +69,7 @@ public sealed class Database
                 await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
                 await connection.ExecuteAsync(sql, transaction: transaction);
                 await connection.ExecuteAsync("INSERT INTO schema_migrations (version, applied_at) VALUES (@version, @now)",
-                    new { version, now = Clock.Now() }, transaction);
+                    new { version, now = Now() }, transaction);
                 await transaction.CommitAsync(cancellationToken);
             }
         }
@@ -72,7 +84,6 @@ public sealed class Database
 /// <summary>Timestamps are stored as Unix milliseconds (BIGINT): the same in both databases.</summary>
 public static class Clock
 {
-    public static long Now() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
     public static DateTimeOffset From(long milliseconds) => DateTimeOffset.FromUnixTimeMilliseconds(milliseconds);
     public static DateTimeOffset? From(long? milliseconds) => milliseconds is { } value ? From(value) : null;
 }

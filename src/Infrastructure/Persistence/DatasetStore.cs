@@ -41,7 +41,10 @@ public sealed class DatasetStore(Database database)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        var row = await connection.QuerySingleOrDefaultAsync<DatasetRow>("SELECT * FROM datasets WHERE id = @id", new { id = id.ToString() }, transaction)
+        // The row lock (PostgreSQL) orders this delete against a job being created on the dataset, which holds a share
+        // lock on the same row: one of them sees the other. SQLite's write transactions are serial already.
+        var lockRow = database.IsPostgreSql ? " FOR UPDATE" : "";
+        var row = await connection.QuerySingleOrDefaultAsync<DatasetRow>($"SELECT * FROM datasets WHERE id = @id{lockRow}", new { id = id.ToString() }, transaction)
             ?? throw new NotFoundException($"Dataset {id} does not exist.");
         var busy = await connection.ExecuteScalarAsync<long>(
             "SELECT COUNT(*) FROM jobs WHERE dataset_id = @id AND status IN ('Queued', 'Running')", new { id = id.ToString() }, transaction);

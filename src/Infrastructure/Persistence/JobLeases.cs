@@ -25,7 +25,7 @@ public sealed class JobLeaseStore(Database database)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        long now = Clock.Now();
+        long now = database.Now();
         var id = jobId.ToString();
         // A lease that expired while held means its worker died mid-job: that counts as a failed attempt.
         int taken = await connection.ExecuteAsync("""
@@ -52,7 +52,7 @@ public sealed class JobLeaseStore(Database database)
         await using var connection = await database.OpenAsync(cancellationToken);
         return await connection.ExecuteAsync(
             "UPDATE jobs SET lease_expires_at = @expires WHERE id = @id AND lease_token = @Token AND lease_owner = @Owner",
-            new { id = lease.JobId.ToString(), lease.Token, lease.Owner, expires = Clock.Now() + (long)duration.TotalMilliseconds }) == 1;
+            new { id = lease.JobId.ToString(), lease.Token, lease.Owner, expires = database.Now() + (long)duration.TotalMilliseconds }) == 1;
     }
 
     /// <summary>
@@ -64,7 +64,7 @@ public sealed class JobLeaseStore(Database database)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        long now = Clock.Now();
+        long now = database.Now();
         var args = new
         {
             id = lease.JobId.ToString(), lease.Token, lease.Owner, now, error, failures = failed ? 1 : 0,
@@ -86,7 +86,7 @@ public sealed class JobLeaseStore(Database database)
     public async Task CancelIfUnleasedAsync(Guid jobId, CancellationToken cancellationToken = default)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
-        long now = Clock.Now();
+        long now = database.Now();
         await connection.ExecuteAsync("""
             UPDATE jobs SET status = 'Cancelled', finished_at = @now, updated_at = @now, lease_owner = NULL, lease_expires_at = 0
             WHERE id = @id AND status IN ('Queued', 'Running') AND cancel_requested = 1 AND (lease_owner IS NULL OR lease_expires_at < @now)
@@ -104,14 +104,14 @@ public sealed class JobLeaseStore(Database database)
             UPDATE jobs SET status = 'Queued', failures = failures + CASE WHEN lease_owner IS NOT NULL THEN 1 ELSE 0 END,
                 lease_owner = NULL, lease_expires_at = 0, updated_at = @now
             WHERE status IN ('Queued', 'Running')
-            """, new { now = Clock.Now() });
+            """, new { now = database.Now() });
     }
 
     /// <summary>Jobs whose worker stopped renewing its lease, not re-queued in the last <paramref name="quietPeriod"/>.</summary>
     public async Task<IReadOnlyList<Guid>> ClaimExpiredAsync(TimeSpan quietPeriod, CancellationToken cancellationToken = default)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
-        long now = Clock.Now(), threshold = now - (long)quietPeriod.TotalMilliseconds;
+        long now = database.Now(), threshold = now - (long)quietPeriod.TotalMilliseconds;
         var candidates = await connection.QueryAsync<string>("""
             SELECT id FROM jobs WHERE status IN ('Queued', 'Running') AND lease_owner IS NOT NULL AND lease_expires_at < @now
               AND (requeued_at IS NULL OR requeued_at < @threshold)
@@ -137,10 +137,10 @@ public sealed class JobLeaseStore(Database database)
     }
 
     /// <summary>Fails with <see cref="LeaseLostException"/> unless <paramref name="lease"/> is still the job's current one.</summary>
-    internal static async Task FenceAsync(DbConnection connection, DbTransaction transaction, JobLease lease)
+    internal static async Task FenceAsync(DbConnection connection, DbTransaction transaction, JobLease lease, long now)
     {
         int current = await connection.ExecuteAsync("UPDATE jobs SET updated_at = @now WHERE id = @id AND lease_token = @Token AND lease_owner = @Owner",
-            new { id = lease.JobId.ToString(), lease.Token, lease.Owner, now = Clock.Now() }, transaction);
+            new { id = lease.JobId.ToString(), lease.Token, lease.Owner, now }, transaction);
         if (current == 0) throw new LeaseLostException(lease);
     }
 }

@@ -6,19 +6,22 @@ namespace Pix2Pix.Infrastructure.Persistence;
 
 public sealed class JobStore(Database database)
 {
-    public async Task<TrainingJob> CreateAsync(Guid modelId, Guid datasetId, string optionsJson, int totalEpochs, CancellationToken cancellationToken = default)
+    public async Task<TrainingJob> CreateAsync(Guid modelId, Guid datasetId, TrainingRecipe recipe, CancellationToken cancellationToken = default)
     {
         var id = Guid.NewGuid();
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        // The dataset must still exist when the job row is written (a concurrent DELETE then sees the queued job).
-        var exists = await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM datasets WHERE id = @id", new { id = datasetId.ToString() }, transaction);
-        if (exists == 0) throw new NotFoundException($"Dataset {datasetId} does not exist.");
-        long now = Clock.Now();
+        // The dataset must still exist when the job row is written; the share lock (PostgreSQL) keeps a concurrent
+        // DELETE of the dataset waiting until this job is committed, and it then sees the job (409).
+        var lockRow = database.IsPostgreSql ? " FOR SHARE" : "";
+        var exists = await connection.QuerySingleOrDefaultAsync<string>($"SELECT id FROM datasets WHERE id = @id{lockRow}", new { id = datasetId.ToString() }, transaction);
+        if (exists is null) throw new NotFoundException($"Dataset {datasetId} does not exist.");
+        long now = database.Now();
         await connection.ExecuteAsync("""
             INSERT INTO jobs (id, model_id, dataset_id, options, status, total_epochs, created_at, updated_at)
-            VALUES (@id, @modelId, @datasetId, @optionsJson, 'Queued', @totalEpochs, @now, @now)
-            """, new { id = id.ToString(), modelId = modelId.ToString(), datasetId = datasetId.ToString(), optionsJson, totalEpochs, now }, transaction);
+            VALUES (@id, @modelId, @datasetId, @options, 'Queued', @totalEpochs, @now, @now)
+            """, new { id = id.ToString(), modelId = modelId.ToString(), datasetId = datasetId.ToString(), options = recipe.ToJson(), totalEpochs = recipe.TotalEpochs, now },
+            transaction);
         await transaction.CommitAsync(cancellationToken);
         return await GetAsync(id, cancellationToken);
     }
@@ -48,13 +51,16 @@ public sealed class JobStore(Database database)
         return rows.Select(r => r.ToDomain()).ToList();
     }
 
-    /// <summary>Stores the latest progress and appends the iterations logged since the last call (fenced by the lease).</summary>
-    public async Task ReportProgressAsync(JobLease lease, IterationProgress latest, IReadOnlyList<IterationRecord> iterations, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Stores the latest progress and appends the iterations logged since the last call (fenced by the lease).
+    /// Returns whether cancellation of the job was asked for.
+    /// </summary>
+    public async Task<bool> ReportProgressAsync(JobLease lease, IterationProgress latest, IReadOnlyList<IterationRecord> iterations, CancellationToken cancellationToken = default)
     {
         var id = lease.JobId;
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await JobLeaseStore.FenceAsync(connection, transaction, lease);
+        await JobLeaseStore.FenceAsync(connection, transaction, lease, database.Now());
         await connection.ExecuteAsync("""
             INSERT INTO job_iterations (job_id, iteration, epoch, learning_rate, g_gan, g_l1, d_real, d_fake, images_per_second)
             VALUES (@JobId, @Iteration, @Epoch, @LearningRate, @GeneratorGan, @GeneratorL1, @DiscriminatorReal, @DiscriminatorFake, @ImagesPerSecond)
@@ -73,16 +79,18 @@ public sealed class JobStore(Database database)
         {
             Id = id.ToString(), latest.Epoch, latest.GlobalIteration, latest.TotalIterations, latest.TotalEpochs, latest.LearningRate,
             latest.Losses.GeneratorGan, latest.Losses.GeneratorL1, latest.Losses.DiscriminatorReal, latest.Losses.DiscriminatorFake,
-            latest.ImagesPerSecond, Now = Clock.Now(),
+            latest.ImagesPerSecond, Now = database.Now(),
         }, transaction);
+        var cancelRequested = await connection.ExecuteScalarAsync<long>("SELECT cancel_requested FROM jobs WHERE id = @id", new { id = id.ToString() }, transaction);
         await transaction.CommitAsync(cancellationToken);
+        return cancelRequested != 0;
     }
 
     public async Task AddSnapshotAsync(JobLease lease, JobSnapshot snapshot, CancellationToken cancellationToken = default)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await JobLeaseStore.FenceAsync(connection, transaction, lease);
+        await JobLeaseStore.FenceAsync(connection, transaction, lease, database.Now());
         await connection.ExecuteAsync("""
             INSERT INTO job_snapshots (job_id, epoch, is_final, val_l1, val_psnr, val_ssim, val_images, test_l1, test_psnr, test_ssim, test_images, image_blob_key, created_at)
             VALUES (@JobId, @Epoch, @IsFinal, @ValL1, @ValPsnr, @ValSsim, @ValImages, @TestL1, @TestPsnr, @TestSsim, @TestImages, @ImageBlobKey, @CreatedAt)
@@ -102,7 +110,7 @@ public sealed class JobStore(Database database)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await JobLeaseStore.FenceAsync(connection, transaction, lease);
+        await JobLeaseStore.FenceAsync(connection, transaction, lease, database.Now());
         var previous = await connection.ExecuteScalarAsync<string?>("SELECT checkpoint_key FROM jobs WHERE id = @id", new { id = lease.JobId.ToString() }, transaction);
         await connection.ExecuteAsync("UPDATE jobs SET checkpoint_key = @key WHERE id = @id", new { id = lease.JobId.ToString(), key }, transaction);
         await transaction.CommitAsync(cancellationToken);
@@ -137,22 +145,36 @@ public sealed class JobStore(Database database)
         var job = await GetAsync(id, cancellationToken);
         if (job.IsFinished) throw new ConflictException($"Job {id} is already {job.Status}.");
         await using var connection = await database.OpenAsync(cancellationToken);
-        long now = Clock.Now();
+        long now = database.Now();
         await connection.ExecuteAsync("UPDATE jobs SET cancel_requested = 1, updated_at = @now WHERE id = @id", new { id = id.ToString(), now });
         await connection.ExecuteAsync("UPDATE jobs SET status = 'Cancelled', finished_at = @now WHERE id = @id AND status = 'Queued'", new { id = id.ToString(), now });
         return await GetAsync(id, cancellationToken);
     }
 
-    public async Task<bool> IsCancelRequestedAsync(Guid id, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Deletes a finished job with its loss series, snapshots and lease history; the versions it made stay. Its blobs
+    /// (checkpoint, snapshot images) are the caller's to delete, under <see cref="BlobKeys.JobPrefix"/>.
+    /// </summary>
+    public async Task DeleteAsync(Guid id, CancellationToken cancellationToken = default)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
-        return await connection.ExecuteScalarAsync<long>("SELECT cancel_requested FROM jobs WHERE id = @id", new { id = id.ToString() }) != 0;
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var lockRow = database.IsPostgreSql ? " FOR UPDATE" : "";
+        var status = await connection.QuerySingleOrDefaultAsync<string>($"SELECT status FROM jobs WHERE id = @id{lockRow}", new { id = id.ToString() }, transaction)
+            ?? throw new NotFoundException($"Job {id} does not exist.");
+        if (status is nameof(JobStatus.Queued) or nameof(JobStatus.Running))
+            throw new ConflictException($"Job {id} is {status}; cancel it first.");
+        // Explicit rather than ON DELETE CASCADE: SQLite enforces foreign keys only on connections that ask for it.
+        foreach (var table in new[] { "job_iterations", "job_snapshots", "job_leases" })
+            await connection.ExecuteAsync($"DELETE FROM {table} WHERE job_id = @id", new { id = id.ToString() }, transaction);
+        await connection.ExecuteAsync("DELETE FROM jobs WHERE id = @id", new { id = id.ToString() }, transaction);
+        await transaction.CommitAsync(cancellationToken);
     }
 
     public async Task FinishAsync(Guid id, JobStatus status, string? error, CancellationToken cancellationToken = default)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
-        long now = Clock.Now();
+        long now = database.Now();
         await connection.ExecuteAsync("UPDATE jobs SET status = @status, error = @error, finished_at = @now, updated_at = @now WHERE id = @id",
             new { id = id.ToString(), status = status.ToString(), error, now });
     }

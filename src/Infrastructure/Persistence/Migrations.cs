@@ -121,5 +121,12 @@ public static class Migrations
                 PRIMARY KEY (job_id, token)
             );
             """),
+        (3, """
+            CREATE TABLE maintenance_runs (
+                name TEXT PRIMARY KEY,
+                last_run_at BIGINT NOT NULL
+            );
+            CREATE INDEX jobs_by_status_finished ON jobs (status, finished_at);
+            """),
     ];
 }

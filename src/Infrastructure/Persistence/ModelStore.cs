@@ -1,5 +1,6 @@
 using Dapper;
 using Pix2Pix.Domain.Service;
+using Pix2Pix.Domain.Training;
 
 namespace Pix2Pix.Infrastructure.Persistence;
 
@@ -10,7 +11,7 @@ public sealed class ModelStore(Database database)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         await connection.ExecuteAsync("INSERT INTO models (id, name, default_version, created_at) VALUES (@id, @name, NULL, @now) ON CONFLICT (name) DO NOTHING",
-            new { id = Guid.NewGuid().ToString(), name, now = Clock.Now() });
+            new { id = Guid.NewGuid().ToString(), name, now = database.Now() });
         return (await connection.QuerySingleAsync<ModelRow>("SELECT * FROM models WHERE name = @name", new { name })).ToDomain();
     }
 
@@ -52,26 +53,26 @@ public sealed class ModelStore(Database database)
     /// Records a version for a job's epoch with the next number, once: a job that makes the same epoch again (after a
     /// restart) gets the existing version back.
     /// </summary>
-    public async Task<ModelVersion> AddVersionAsync(JobLease lease, Guid modelId, Guid datasetId, int epoch, bool isFinal, string optionsJson,
-        QualityMetrics? metrics, Func<int, string> packageKey, long packageBytes, CancellationToken cancellationToken = default)
+    public async Task<ModelVersion> AddVersionAsync(JobLease lease, Guid modelId, Guid datasetId, int epoch, bool isFinal, TrainingRecipe recipe,
+        QualityMetrics? metrics, string packageKey, long packageBytes, CancellationToken cancellationToken = default)
     {
         var jobId = lease.JobId;
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await JobLeaseStore.FenceAsync(connection, transaction, lease);
+        await JobLeaseStore.FenceAsync(connection, transaction, lease, database.Now());
         var existing = await connection.QuerySingleOrDefaultAsync<VersionRow>(
             "SELECT * FROM model_versions WHERE job_id = @jobId AND epoch = @epoch", new { jobId = jobId.ToString(), epoch }, transaction);
         if (existing is not null) return existing.ToDomain();
         // Serialise version numbering per model: PostgreSQL row lock; SQLite transactions already serialise writers.
-        if (database.Target.Provider == DatabaseProvider.PostgreSql)
+        if (database.IsPostgreSql)
             await connection.ExecuteAsync("SELECT id FROM models WHERE id = @id FOR UPDATE", new { id = modelId.ToString() }, transaction);
         var version = 1 + await connection.ExecuteScalarAsync<long>(
             "SELECT COALESCE(MAX(version), 0) FROM model_versions WHERE model_id = @id", new { id = modelId.ToString() }, transaction);
         var row = new VersionRow
         {
             ModelId = modelId.ToString(), Version = version, Epoch = epoch, IsFinal = isFinal ? 1 : 0, JobId = jobId.ToString(),
-            DatasetId = datasetId.ToString(), Options = optionsJson, L1 = metrics?.L1, Psnr = metrics?.Psnr, Ssim = metrics?.Ssim,
-            MetricImages = metrics?.Images, PackageBlobKey = packageKey((int)version), PackageBytes = packageBytes, CreatedAt = Clock.Now(),
+            DatasetId = datasetId.ToString(), Options = recipe.ToJson(), L1 = metrics?.L1, Psnr = metrics?.Psnr, Ssim = metrics?.Ssim,
+            MetricImages = metrics?.Images, PackageBlobKey = packageKey, PackageBytes = packageBytes, CreatedAt = database.Now(),
         };
         await connection.ExecuteAsync("""
             INSERT INTO model_versions (model_id, version, epoch, is_final, job_id, dataset_id, options, l1, psnr, ssim, metric_images, package_blob_key, package_bytes, created_at)

@@ -1,5 +1,6 @@
 using Pix2Pix.Domain.Data;
 using Pix2Pix.Domain.Service;
+using Pix2Pix.Domain.Training;
 
 namespace Pix2Pix.Infrastructure.Persistence;
 
@@ -59,7 +60,7 @@ internal sealed class JobRow
     public long? FinishedAt { get; set; }
     public long UpdatedAt { get; set; }
 
-    public TrainingJob ToDomain() => new(Guid.Parse(Id), Guid.Parse(ModelId), Guid.Parse(DatasetId), Options, Enum.Parse<JobStatus>(Status),
+    public TrainingJob ToDomain() => new(Guid.Parse(Id), Guid.Parse(ModelId), Guid.Parse(DatasetId), TrainingRecipe.FromJson(Options), Enum.Parse<JobStatus>(Status),
         CancelRequested != 0, (int)Epoch, (int)TotalEpochs, Iteration, TotalIterations, LearningRate,
         GGan is { } gan ? new JobLosses(gan, GL1 ?? 0, DReal ?? 0, DFake ?? 0) : null, ImagesPerSecond, Error, (int)Attempts,
         Clock.From(CreatedAt), Clock.From(StartedAt), Clock.From(FinishedAt), Clock.From(UpdatedAt));
@@ -118,6 +119,6 @@ internal sealed class VersionRow
     public long PackageBytes { get; set; }
     public long CreatedAt { get; set; }
 
-    public ModelVersion ToDomain() => new(Guid.Parse(ModelId), (int)Version, (int)Epoch, IsFinal != 0, Guid.Parse(JobId), Guid.Parse(DatasetId), Options,
+    public ModelVersion ToDomain() => new(Guid.Parse(ModelId), (int)Version, (int)Epoch, IsFinal != 0, Guid.Parse(JobId), Guid.Parse(DatasetId), TrainingRecipe.FromJson(Options),
         L1 is { } l1 ? new QualityMetrics(l1, Psnr ?? 0, Ssim ?? 0, (int)(MetricImages ?? 0)) : null, PackageBlobKey, PackageBytes, Clock.From(CreatedAt));
 }
