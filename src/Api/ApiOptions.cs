@@ -12,6 +12,9 @@ public sealed class InferenceOptions
 
     /// <summary>Loaded model versions kept in memory (least recently used ones are unloaded).</summary>
     public int CachedModels { get; set; } = 4;
+
+    /// <summary>Most bytes of model packages kept loaded (a loaded fp32 generator takes about its package's size).</summary>
+    public long CachedModelBytes { get; set; } = 2L * 1024 * 1024 * 1024;
 }
 
 /// <summary>Section <c>Hangfire:Dashboard</c>.</summary>

@@ -17,7 +17,8 @@ public static class ApiServices
 
         var services = builder.Services;
         services.AddOptions<InferenceOptions>().BindConfiguration(InferenceOptions.Section)
-            .Validate(o => o.CachedModels >= 1, "Inference:CachedModels must be at least 1.").ValidateOnStart();
+            .Validate(o => o.CachedModels >= 1, "Inference:CachedModels must be at least 1.")
+            .Validate(o => o.CachedModelBytes > 0, "Inference:CachedModelBytes must be positive.").ValidateOnStart();
         services.AddOptions<DashboardOptions>().BindConfiguration(DashboardOptions.Section);
 
         services.AddOptions<KestrelServerOptions>().Configure<IOptions<UploadOptions>>((kestrel, uploads) =>

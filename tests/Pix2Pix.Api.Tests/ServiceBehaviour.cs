@@ -342,6 +342,15 @@ public abstract class ServiceBehaviour : IAsyncLifetime
         Assert.Contains("mode", (await ProblemAsync(await Send(TestArchives.Png(8, 8), "image/png", "?mode=stretch"), HttpStatusCode.BadRequest))["errors"]!.ToJsonString());
         await ProblemAsync(await Send(TestArchives.Png(8, 8), "image/png", "?version=42"), HttpStatusCode.NotFound);
         Assert.Contains("body", (await ProblemAsync(await Send([], "image/png"), HttpStatusCode.BadRequest))["errors"]!.ToJsonString());
+        byte[] png = TestArchives.Png(32, 32), pngSignature = png[..8];
+        foreach (var (undecodable, type) in new[]
+        {
+            ([.. pngSignature, .. "junk after the signature"u8.ToArray()], "image/png"),
+            (png[..(png.Length / 2)], "image/png"),                                     // truncated
+            ([0xFF, 0xD8, 0xFF, .. new byte[64]], "image/jpeg"),                       // JPEG start-of-image, then zeros
+            ([.. "GIF89a"u8.ToArray(), 1, 0, 1, 0, 0, 0, 0, 0x3B], "image/png"),      // a format translate does not take
+        })
+            await ProblemAsync(await Send(undecodable, type), HttpStatusCode.UnsupportedMediaType);
 
         Assert.Equal(HttpStatusCode.OK, (await Send(TestArchives.Png(32, 32), "image/png")).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await Send(TestArchives.Png(32, 32), "image/png", "?mode=pad")).StatusCode);

@@ -134,34 +134,41 @@ public static class ModelsApi
             case (var read, _): bytes = read!; break;
         }
 
-        var info = Image.Identify(bytes, out var format);
-        if (info is null || format is not (PngFormat or JpegFormat))
-            return TypedResults.Problem("The body is not a PNG or JPEG image.", statusCode: 415, title: "Unsupported media type");
-        if (info.Width > limits.MaxImageSide || info.Height > limits.MaxImageSide || (long)info.Width * info.Height > limits.MaxImagePixels)
-            return TypedResults.Problem($"The image is {info.Width}×{info.Height}; the limit is {limits.MaxImageSide} pixels a side and {limits.MaxImagePixels} in all.",
-                statusCode: 413, title: "Image too large");
+        var decoded = Decode(bytes, limits);
+        if (decoded.Problem is { } undecodable) return undecodable;
+        using var input = decoded.Image!;
+        using var lease = await cache.AcquireAsync(resolved, cancellationToken);
+        using var output = await Task.Run(() => lease.Translator.Translate(input, fit), cancellationToken);
+        var jpeg = request.GetTypedHeaders().Accept.Any(a => a.MediaType.Equals("image/jpeg", StringComparison.OrdinalIgnoreCase))
+            && !request.GetTypedHeaders().Accept.Any(a => a.MediaType.Equals("image/png", StringComparison.OrdinalIgnoreCase));
+        var encoded = new MemoryStream();
+        if (jpeg) await output.SaveAsJpegAsync(encoded, new JpegEncoder { Quality = 92 }, cancellationToken);
+        else await output.SaveAsPngAsync(encoded, cancellationToken);
+        encoded.Position = 0;
+        metrics.Translated(clock.Elapsed.TotalSeconds, fit.ToString().ToLowerInvariant());
+        return TypedResults.Stream(encoded, jpeg ? "image/jpeg" : "image/png");
+    }
 
-        Image<Rgb24> input;
+    /// <summary>Only the formats translate accepts: a body in any other format is never handed to another decoder.</summary>
+    private static readonly Configuration PngAndJpeg = new(new PngConfigurationModule(), new JpegConfigurationModule());
+
+    /// <summary>The decoded image, or the 4xx to answer: whatever the bytes are, a caller's image never causes a 5xx.</summary>
+    private static (Image<Rgb24>? Image, IResult? Problem) Decode(byte[] bytes, UploadOptions limits)
+    {
+        static IResult Unsupported(string detail) => TypedResults.Problem(detail, statusCode: 415, title: "Unsupported media type");
         try
         {
-            input = Image.Load<Rgb24>(bytes);
+            var info = Image.Identify(PngAndJpeg, bytes, out var format);
+            if (info is null || format is not (PngFormat or JpegFormat)) return (null, Unsupported("The body is not a PNG or JPEG image."));
+            if (info.Width > limits.MaxImageSide || info.Height > limits.MaxImageSide || (long)info.Width * info.Height > limits.MaxImagePixels)
+                return (null, TypedResults.Problem($"The image is {info.Width}×{info.Height}; the limit is {limits.MaxImageSide} pixels a side and {limits.MaxImagePixels} in all.",
+                    statusCode: 413, title: "Image too large"));
+            return (Image.Load<Rgb24>(PngAndJpeg, bytes), null);
         }
-        catch (ImageFormatException e)
+        // Decoders meet hostile and truncated input: any failure to read the caller's bytes is about those bytes.
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
-            return TypedResults.Problem($"The image cannot be decoded: {e.Message}", statusCode: 415, title: "Unsupported media type");
-        }
-        using (input)
-        {
-            using var lease = await cache.AcquireAsync(resolved, cancellationToken);
-            using var output = await Task.Run(() => lease.Translator.Translate(input, fit), cancellationToken);
-            var jpeg = request.GetTypedHeaders().Accept.Any(a => a.MediaType.Equals("image/jpeg", StringComparison.OrdinalIgnoreCase))
-                && !request.GetTypedHeaders().Accept.Any(a => a.MediaType.Equals("image/png", StringComparison.OrdinalIgnoreCase));
-            var encoded = new MemoryStream();
-            if (jpeg) await output.SaveAsJpegAsync(encoded, new JpegEncoder { Quality = 92 }, cancellationToken);
-            else await output.SaveAsPngAsync(encoded, cancellationToken);
-            encoded.Position = 0;
-            metrics.Translated(clock.Elapsed.TotalSeconds, fit.ToString().ToLowerInvariant());
-            return TypedResults.Stream(encoded, jpeg ? "image/jpeg" : "image/png");
+            return (null, Unsupported($"The image cannot be decoded: {e.Message}"));
         }
     }
 

@@ -6,8 +6,11 @@ using Pix2Pix.Infrastructure.Telemetry;
 namespace Pix2Pix.Api.Infrastructure;
 
 /// <summary>
-/// Loaded model versions, shared by concurrent translate requests. Holds at most <c>Inference:CachedModels</c>;
-/// an evicted translator is disposed once the last request using it returns its lease.
+/// Loaded model versions, shared by concurrent translate requests; concurrent misses for a version share one load.
+/// Holds at most <c>Inference:CachedModels</c> versions and <c>Inference:CachedModelBytes</c> of packages, evicting the
+/// least recently used among those no request is using: a version in use is never evicted, so the cache can run over
+/// its bounds while every cached version is busy, and comes back under them as requests finish. An evicted translator
+/// is disposed once the last request using it returns its lease.
 /// </summary>
 public sealed class TranslatorCache(IBlobStore blobs, IOptions<InferenceOptions> options, ServiceMetrics metrics, ILogger<TranslatorCache> logger)
     : IDisposable
@@ -29,13 +32,13 @@ public sealed class TranslatorCache(IBlobStore blobs, IOptions<InferenceOptions>
             }
             else
             {
-                entry = new Entry(LoadAsync(version));
+                entry = new Entry(LoadAsync(version), version.PackageBytes);
                 entries[key] = entry;
                 metrics.ModelCache(hit: false);
-                EvictOverflow();
             }
             entry.Users++;
             entry.LastUsed = ++clock;
+            EvictOverflow();
         }
         try
         {
@@ -71,8 +74,13 @@ public sealed class TranslatorCache(IBlobStore blobs, IOptions<InferenceOptions>
 
     private void EvictOverflow()
     {
-        while (entries.Count > options.Value.CachedModels)
-            Evict(entries.MinBy(e => e.Value.LastUsed).Key);
+        var settings = options.Value;
+        while (entries.Count > settings.CachedModels || entries.Values.Sum(e => e.Bytes) > settings.CachedModelBytes)
+        {
+            var idle = entries.Where(e => e.Value.Users == 0).ToList();
+            if (idle.Count == 0) return;
+            Evict(idle.MinBy(e => e.Value.LastUsed).Key);
+        }
     }
 
     private void Evict((Guid, int) key)
@@ -88,7 +96,9 @@ public sealed class TranslatorCache(IBlobStore blobs, IOptions<InferenceOptions>
         lock (gate)
         {
             entry.Users--;
-            if (entry.Evicted && entry.Users == 0) DisposeLoaded(entry);
+            if (entry.Users > 0) return;
+            if (entry.Evicted) DisposeLoaded(entry);
+            else EvictOverflow();
         }
     }
 
@@ -101,9 +111,10 @@ public sealed class TranslatorCache(IBlobStore blobs, IOptions<InferenceOptions>
             foreach (var key in entries.Keys.ToList()) Evict(key);
     }
 
-    private sealed class Entry(Task<Pix2PixTranslator> loading)
+    private sealed class Entry(Task<Pix2PixTranslator> loading, long bytes)
     {
         public Task<Pix2PixTranslator> Loading { get; } = loading;
+        public long Bytes { get; } = bytes;
         public int Users { get; set; }
         public long LastUsed { get; set; }
         public bool Evicted { get; set; }
