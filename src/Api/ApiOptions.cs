@@ -15,6 +15,18 @@ public sealed class InferenceOptions
 
     /// <summary>Most bytes of model packages kept loaded (a loaded fp32 generator takes about its package's size).</summary>
     public long CachedModelBytes { get; set; } = 2L * 1024 * 1024 * 1024;
+
+    /// <summary>Most images of one model version and fit mode that share a forward pass.</summary>
+    public int MaxBatch { get; set; } = 8;
+
+    /// <summary>How long an idle executor waits for more requests to batch with the first one.</summary>
+    public TimeSpan MaxBatchDelay { get; set; } = TimeSpan.FromMilliseconds(2);
+
+    /// <summary>Most translate requests waiting for a forward pass; beyond it requests get 503 with Retry-After at once.</summary>
+    public int MaxQueue { get; set; } = 32;
+
+    /// <summary>A request that waited longer than this for its forward pass gets 503 with Retry-After.</summary>
+    public TimeSpan QueueTimeout { get; set; } = TimeSpan.FromSeconds(5);
 }
 
 /// <summary>Section <c>Hangfire:Dashboard</c>.</summary>

@@ -18,7 +18,11 @@ public static class ApiServices
         var services = builder.Services;
         services.AddOptions<InferenceOptions>().BindConfiguration(InferenceOptions.Section)
             .Validate(o => o.CachedModels >= 1, "Inference:CachedModels must be at least 1.")
-            .Validate(o => o.CachedModelBytes > 0, "Inference:CachedModelBytes must be positive.").ValidateOnStart();
+            .Validate(o => o.CachedModelBytes > 0, "Inference:CachedModelBytes must be positive.")
+            .Validate(o => o.MaxBatch >= 1, "Inference:MaxBatch must be at least 1.")
+            .Validate(o => o.MaxBatchDelay >= TimeSpan.Zero, "Inference:MaxBatchDelay must not be negative.")
+            .Validate(o => o.MaxQueue >= 1, "Inference:MaxQueue must be at least 1.")
+            .Validate(o => o.QueueTimeout > TimeSpan.Zero, "Inference:QueueTimeout must be positive.").ValidateOnStart();
         services.AddOptions<DashboardOptions>().BindConfiguration(DashboardOptions.Section);
 
         services.AddOptions<KestrelServerOptions>().Configure<IOptions<UploadOptions>>((kestrel, uploads) =>
@@ -35,6 +39,7 @@ public static class ApiServices
             json.SerializerOptions.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter(System.Text.Json.JsonNamingPolicy.SnakeCaseLower));
         });
         services.AddSingleton<TranslatorCache>();
+        services.AddSingleton<Serving.InferenceExecutor>();
         services.AddEndpointsApiExplorer();
         services.AddSwaggerGen(SwaggerSetup.Configure);
         // The OpenAPI schemas follow the JSON the endpoints read and write (enums as strings, as the reference spells them).

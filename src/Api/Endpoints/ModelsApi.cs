@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
 using Pix2Pix.Api.Infrastructure;
+using Pix2Pix.Api.Serving;
 using Pix2Pix.Domain.Inference;
 using Pix2Pix.Domain.Service;
 using Pix2Pix.Domain.Training;
@@ -51,7 +52,7 @@ public static class ModelsApi
             // One Accepts: the endpoint's content-type filter takes the last one declared.
             .Accepts<Stream>("image/png", "image/jpeg", "multipart/form-data")
             .Produces(200, contentType: "image/png", additionalContentTypes: ["image/jpeg"])
-            .ProducesValidationProblem().ProducesProblem(404).ProducesProblem(413).ProducesProblem(415)
+            .ProducesValidationProblem().ProducesProblem(404).ProducesProblem(413).ProducesProblem(415).ProducesProblem(503)
             .WithName("Translate").WithSummary("Translate an image with a model")
             .WithDescription("""
                 The body is the image: raw `image/png` or `image/jpeg`, or multipart with the image in `file`. Query: `version`
@@ -117,7 +118,7 @@ public static class ModelsApi
 
     private static async Task<IResult> TranslateAsync(
         Guid id, HttpRequest request, [FromQuery] int? version, [FromQuery] string? mode, ModelStore models, TranslatorCache cache,
-        ServiceMetrics metrics, IOptions<UploadOptions> uploads, CancellationToken cancellationToken)
+        InferenceExecutor executor, ServiceMetrics metrics, IOptions<UploadOptions> uploads, CancellationToken cancellationToken)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         FitMode fit;
@@ -138,7 +139,7 @@ public static class ModelsApi
         if (decoded.Problem is { } undecodable) return undecodable;
         using var input = decoded.Image!;
         using var lease = await cache.AcquireAsync(resolved, cancellationToken);
-        using var output = await Task.Run(() => lease.Translator.Translate(input, fit), cancellationToken);
+        using var output = await executor.TranslateAsync(lease.Translator, input, fit, cancellationToken);
         var jpeg = request.GetTypedHeaders().Accept.Any(a => a.MediaType.Equals("image/jpeg", StringComparison.OrdinalIgnoreCase))
             && !request.GetTypedHeaders().Accept.Any(a => a.MediaType.Equals("image/png", StringComparison.OrdinalIgnoreCase));
         var encoded = new MemoryStream();

@@ -6,7 +6,7 @@ using Pix2Pix.Domain.Service;
 
 namespace Pix2Pix.Api.Infrastructure;
 
-/// <summary>Maps the caller's mistakes to 4xx ProblemDetails; anything else stays a 500.</summary>
+/// <summary>Maps the caller's mistakes to 4xx ProblemDetails, and a full translate queue to 503 with Retry-After; anything else stays a 500.</summary>
 public sealed class ApiExceptionHandler(IProblemDetailsService problemDetails, ILogger<ApiExceptionHandler> logger) : IExceptionHandler
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
@@ -14,6 +14,7 @@ public sealed class ApiExceptionHandler(IProblemDetailsService problemDetails, I
         ProblemDetails? problem = exception switch
         {
             NotFoundException e => new ProblemDetails { Status = 404, Title = "Not found", Detail = e.Message },
+            Serving.ServiceBusyException e => new ProblemDetails { Status = 503, Title = "Busy", Detail = e.Message },
             ConflictException e => new ProblemDetails { Status = 409, Title = "Conflict", Detail = e.Message },
             DatasetException e => new ValidationProblemDetails(new Dictionary<string, string[]> { [e.File ?? "file"] = [e.Message] })
             {
@@ -33,7 +34,9 @@ public sealed class ApiExceptionHandler(IProblemDetailsService problemDetails, I
             _ => null,
         };
         if (problem is null) return false;
-        if (problem.Status >= 500) return false;
+        if (exception is Serving.ServiceBusyException)
+            context.Response.Headers.RetryAfter = ((int)Serving.ServiceBusyException.RetryAfter.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        else if (problem.Status >= 500) return false;
         logger.LogInformation("{Method} {Path} answered {Status}: {Detail}", context.Request.Method, context.Request.Path, problem.Status, problem.Detail);
         context.Response.StatusCode = problem.Status!.Value;
         return await problemDetails.TryWriteAsync(new ProblemDetailsContext { HttpContext = context, ProblemDetails = problem, Exception = exception });

@@ -18,6 +18,10 @@ public sealed class ServiceMetrics : IDisposable
     private readonly Counter<long> cacheMisses;
     private readonly Histogram<double> trainingImagesPerSecond;
     private readonly Histogram<double> checkpointDuration;
+    private readonly Histogram<double> translateQueueWait;
+    private readonly Histogram<double> translateCompute;
+    private readonly Histogram<long> translateBatchSize;
+    private readonly Counter<long> translateRejected;
     private volatile IReadOnlyDictionary<JobStatus, long> jobsByStatus = new Dictionary<JobStatus, long>();
 
     public ServiceMetrics(IMeterFactory meters)
@@ -32,6 +36,13 @@ public sealed class ServiceMetrics : IDisposable
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500] });
         checkpointDuration = meter.CreateHistogram("pix2pix.checkpoint.duration", "s", "Time to write and store a training checkpoint.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120] });
+        translateQueueWait = meter.CreateHistogram("pix2pix.translate.queue_wait", "s", "Time a translate request waited for its forward pass.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5] });
+        translateCompute = meter.CreateHistogram("pix2pix.translate.compute", "s", "Time of one forward pass (a batch).",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] });
+        translateBatchSize = meter.CreateHistogram<long>("pix2pix.translate.batch_size", "{image}", "Images that shared a forward pass.",
+            advice: new InstrumentAdvice<long> { HistogramBucketBoundaries = [1, 2, 4, 8, 16, 32] });
+        translateRejected = meter.CreateCounter<long>("pix2pix.translate.rejected", "{request}", "Translate requests answered 503, by reason.");
         meter.CreateObservableGauge("pix2pix.jobs", () => jobsByStatus.Select(p => new Measurement<long>(p.Value, new KeyValuePair<string, object?>("status", p.Key.ToString()))),
             "{job}", "Training jobs by status.");
         meter.CreateObservableGauge("pix2pix.queue.depth", () => jobsByStatus.GetValueOrDefault(JobStatus.Queued), "{job}", "Jobs waiting for a worker.");
@@ -44,6 +55,16 @@ public sealed class ServiceMetrics : IDisposable
     }
 
     public void ModelCache(bool hit) => (hit ? cacheHits : cacheMisses).Add(1);
+
+    public void TranslateQueueWait(double seconds) => translateQueueWait.Record(seconds);
+
+    public void TranslateCompute(double seconds, int batchSize)
+    {
+        translateCompute.Record(seconds);
+        translateBatchSize.Record(batchSize);
+    }
+
+    public void TranslateRejected(string reason) => translateRejected.Add(1, new KeyValuePair<string, object?>("reason", reason));
 
     public void TrainingIteration(double imagesPerSecond) => trainingImagesPerSecond.Record(imagesPerSecond);
 
