@@ -23,7 +23,7 @@ public sealed class InferenceOptions
     public TimeSpan MaxBatchDelay { get; set; } = TimeSpan.FromMilliseconds(2);
 
     /// <summary>Most translate requests waiting for a forward pass; beyond it requests get 503 with Retry-After at once.</summary>
-    public int MaxQueue { get; set; } = 32;
+    public int MaxQueue { get; set; } = 8;
 
     /// <summary>A request that waited longer than this for its forward pass gets 503 with Retry-After.</summary>
     public TimeSpan QueueTimeout { get; set; } = TimeSpan.FromSeconds(5);

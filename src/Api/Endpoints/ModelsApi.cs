@@ -127,6 +127,7 @@ public static class ModelsApi
         else return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["mode"] = [$"Unknown mode '{mode}': use resize or pad."] });
 
         var resolved = await models.ResolveVersionAsync(id, version, cancellationToken);
+        executor.ThrowIfFull();
         var limits = uploads.Value;
         byte[] bytes;
         switch (await ReadImageBytesAsync(request, limits.MaxImageBytes, cancellationToken))

@@ -44,6 +44,20 @@ public sealed class InferenceExecutor : IDisposable
         loop.Start();
     }
 
+    /// <summary>
+    /// Refuses at once while the queue is full, before a request reads and decodes its body: under a flood, rejecting
+    /// must cost less than serving. <see cref="RunAsync"/> checks again, so a race only lets a request be refused later.
+    /// </summary>
+    public void ThrowIfFull()
+    {
+        if (Volatile.Read(ref queued) < settings.MaxQueue) return;
+        metrics.TranslateRejected("queue_full");
+        throw QueueFull();
+    }
+
+    private ServiceBusyException QueueFull() =>
+        new("queue_full", $"The translate queue is full ({settings.MaxQueue} requests waiting, Inference:MaxQueue); retry shortly.");
+
     public async Task<Image<Rgb24>> TranslateAsync(Pix2PixTranslator translator, Image<Rgb24> image, FitMode fit, CancellationToken cancellationToken) =>
         (Image<Rgb24>)await RunAsync((translator, fit), image,
             inputs => translator.TranslateBatch(inputs.Cast<Image<Rgb24>>().ToList(), fit).Cast<object>().ToList(), cancellationToken);
@@ -58,7 +72,7 @@ public sealed class InferenceExecutor : IDisposable
         {
             Interlocked.Decrement(ref queued);
             metrics.TranslateRejected("queue_full");
-            throw new ServiceBusyException("queue_full", $"The translate queue is full ({settings.MaxQueue} requests waiting, Inference:MaxQueue); retry shortly.");
+            throw QueueFull();
         }
         // Cancellation is seen by the executor, not here: the caller keeps its model lease until the executor is done with it.
         var work = new Work(key, input, forward, cancellationToken, time.GetTimestamp());
