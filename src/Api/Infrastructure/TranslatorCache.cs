@@ -2,6 +2,8 @@ using Microsoft.Extensions.Options;
 using Pix2Pix.Domain.Inference;
 using Pix2Pix.Domain.Service;
 using Pix2Pix.Infrastructure.Telemetry;
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.PixelFormats;
 
 namespace Pix2Pix.Api.Infrastructure;
 
@@ -69,7 +71,12 @@ public sealed class TranslatorCache(IBlobStore blobs, IOptions<InferenceOptions>
         buffer.Position = 0;
         var settings = options.Value;
         logger.LogInformation("Loading model {ModelId} version {Version} ({Precision} on {Device})", version.ModelId, version.Version, settings.Precision, settings.Device);
-        return Pix2PixTranslator.Load(buffer, new TranslatorOptions { Device = settings.Device, Precision = settings.Precision });
+        var translator = Pix2PixTranslator.Load(buffer, new TranslatorOptions { Device = settings.Device, Precision = settings.Precision });
+        // One forward as part of the load, before the first request: libtorch's first pass at a size allocates and picks
+        // its kernels (several times slower than the next ones).
+        using (var warmUp = new Image<Rgb24>(translator.Manifest.TrainingWidth, translator.Manifest.TrainingHeight))
+            translator.Translate(warmUp).Dispose();
+        return translator;
     }
 
     private void EvictOverflow()
