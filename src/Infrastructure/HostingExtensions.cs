@@ -1,5 +1,6 @@
 using Dapper;
 using Hangfire;
+using Hangfire.InMemory;
 using Hangfire.PostgreSql;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -71,22 +72,28 @@ public static class HostingExtensions
         services.AddSingleton<StorageSweeper>();
         services.AddHostedService(provider => provider.GetRequiredService<StorageSweeper>());
 
-        services.AddHangfire((provider, configuration) =>
+        // The storage is this host's own instance rather than Hangfire's static JobStorage.Current, which several hosts in
+        // one process (the tests' apps, started in parallel) would otherwise overwrite for one another.
+        services.AddSingleton<JobStorage>(provider =>
         {
-            configuration.SetDataCompatibilityLevel(CompatibilityLevel.Version_180).UseSimpleAssemblyNameTypeSerializer().UseRecommendedSerializerSettings();
             var target = provider.GetRequiredService<Database>().Target;
-            if (target.Provider == DatabaseProvider.PostgreSql)
-                configuration.UsePostgreSqlStorage(o => o.UseNpgsqlConnection(target.ConnectionString), new PostgreSqlStorageOptions
-                {
-                    PrepareSchemaIfNecessary = true,
-                    // A live worker keeps its fetched job invisible; a dead worker's job reappears after the timeout.
-                    UseSlidingInvisibilityTimeout = true,
-                    InvisibilityTimeout = provider.GetRequiredService<IOptions<WorkerOptions>>().Value.InvisibilityTimeout,
-                    QueuePollInterval = TimeSpan.FromSeconds(1),
-                });
-            else
-                configuration.UseInMemoryStorage(); // embedded mode: StartupTasks re-enqueues unfinished jobs after a restart
+            if (target.Provider != DatabaseProvider.PostgreSql)
+                return new InMemoryStorage(new InMemoryStorageOptions()); // embedded mode: StartupTasks re-enqueues unfinished jobs after a restart
+            var options = new PostgreSqlStorageOptions
+            {
+                PrepareSchemaIfNecessary = true,
+                // A live worker keeps its fetched job invisible; a dead worker's job reappears after the timeout.
+                UseSlidingInvisibilityTimeout = true,
+                InvisibilityTimeout = provider.GetRequiredService<IOptions<WorkerOptions>>().Value.InvisibilityTimeout,
+                QueuePollInterval = TimeSpan.FromSeconds(1),
+            };
+            return new PostgreSqlStorage(new Hangfire.PostgreSql.Factories.NpgsqlConnectionFactory(target.ConnectionString, options), options);
         });
+        services.AddHangfire((provider, configuration) => configuration
+            .SetDataCompatibilityLevel(CompatibilityLevel.Version_180)
+            .UseSimpleAssemblyNameTypeSerializer()
+            .UseRecommendedSerializerSettings()
+            .UseStorage(provider.GetRequiredService<JobStorage>()));
         services.AddSingleton<ServiceMetrics>();
         services.AddHostedService<JobCountsRefresher>();
         services.AddOpenTelemetry().WithMetrics(metrics => metrics
