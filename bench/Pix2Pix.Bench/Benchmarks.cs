@@ -7,6 +7,7 @@ using Pix2Pix.Domain.Networks;
 using Pix2Pix.Domain.Runtime;
 using Pix2Pix.Domain.Training;
 using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.Processing;
 using SixLabors.ImageSharp.PixelFormats;
 using static TorchSharp.torch;
 
@@ -109,9 +110,55 @@ public static class Benchmarks
             if (i >= 3) perImage.Add(clock.Elapsed.TotalMilliseconds / batch);
         }
         images.ForEach(i => i.Dispose());
-        Emit(new { command = "infer", size, batch, precision = precision.ToString(), threads = get_num_threads(),
+        Emit(new { command = "infer", size, batch, precision = translator.Precision.ToString(), threads = get_num_threads(),
             ms_per_image = Math.Round(Median(perImage), 2), allocator = NativeMemory.EnsureConfigured() });
         return 0;
+    }
+
+    /// <summary>
+    /// How far bf16 inference is from fp32 for a model package on a split of aligned or paired images: mean and maximum
+    /// absolute difference of the output pixels, in 0–255 levels, over every image of the split.
+    /// </summary>
+    public static int PrecisionDifference(BenchArguments arguments)
+    {
+        var packagePath = arguments.String("package") ?? throw new ArgumentException("--package FILE.safetensors is required");
+        var split = DatasetSplit.Open(arguments.String("data") ?? throw new ArgumentException("--data DIR (a split: train/, val/...) is required"));
+        var mode = Enum.Parse<FitMode>(arguments.String("mode") ?? "Resize", ignoreCase: true);
+        using var fp32 = Pix2PixTranslator.Load(packagePath, new TranslatorOptions { Precision = InferencePrecision.Float32 });
+        using var bf16 = Pix2PixTranslator.Load(packagePath, new TranslatorOptions { Precision = InferencePrecision.BFloat16 });
+        double sum = 0;
+        long count = 0;
+        int max = 0;
+        for (int i = 0; i < split.Count; i++)
+        {
+            using var input = InputImage(split.Pairs[i], fp32.Manifest.Direction);
+            using var a = fp32.Translate(input, mode);
+            using var b = bf16.Translate(input, mode);
+            for (int y = 0; y < a.Height; y++)
+                for (int x = 0; x < a.Width; x++)
+                {
+                    var (p, q) = (a[x, y], b[x, y]);
+                    foreach (var d in new[] { Math.Abs(p.R - q.R), Math.Abs(p.G - q.G), Math.Abs(p.B - q.B) })
+                    {
+                        sum += d;
+                        max = Math.Max(max, d);
+                        count++;
+                    }
+                }
+        }
+        Emit(new { command = "precision", package = Path.GetFileName(packagePath), generator = fp32.Manifest.Generator, images = split.Count,
+            mode = mode.ToString().ToLowerInvariant(), mean_abs_levels = Math.Round(sum / count, 3), max_abs_levels = max });
+        return 0;
+    }
+
+    /// <summary>The input half of a pair: the left or right half of an aligned image, or the A or B file.</summary>
+    private static Image<Rgb24> InputImage(ImagePairFile pair, Direction direction)
+    {
+        if (!pair.IsAligned) return Image.Load<Rgb24>(direction == Direction.AtoB ? pair.PathA : pair.PathB!);
+        var whole = Image.Load<Rgb24>(pair.PathA);
+        int half = whole.Width / 2;
+        whole.Mutate(c => c.Crop(new Rectangle(direction == Direction.AtoB ? 0 : half, 0, half, whole.Height)));
+        return whole;
     }
 
     private static List<double> BareSteps(TrainingRecipe options, int size, int batch, int steps)

@@ -8,5 +8,6 @@ return arguments.Command switch
     "info" => Benchmarks.Info(arguments),
     "train" => Benchmarks.Train(arguments),
     "infer" => Benchmarks.Infer(arguments),
+    "precision" => Benchmarks.PrecisionDifference(arguments),
     _ => BenchArguments.Usage(),
 };

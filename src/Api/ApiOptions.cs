@@ -8,7 +8,8 @@ public sealed class InferenceOptions
     public const string Section = "Inference";
 
     public string Device { get; set; } = "cpu";
-    public InferencePrecision Precision { get; set; } = InferencePrecision.Float32;
+    /// <summary><c>Auto</c>: bf16 where the CPU computes it natively (AVX512-BF16, AMX), fp32 elsewhere.</summary>
+    public InferencePrecision Precision { get; set; } = InferencePrecision.Auto;
 
     /// <summary>Loaded model versions kept in memory (least recently used ones are unloaded).</summary>
     public int CachedModels { get; set; } = 4;

@@ -352,7 +352,9 @@ public abstract class ServiceBehaviour : IAsyncLifetime
         })
             await ProblemAsync(await Send(undecodable, type), HttpStatusCode.UnsupportedMediaType);
 
-        Assert.Equal(HttpStatusCode.OK, (await Send(TestArchives.Png(32, 32), "image/png")).StatusCode);
+        var translated = await Send(TestArchives.Png(32, 32), "image/png");
+        Assert.Equal(HttpStatusCode.OK, translated.StatusCode);
+        Assert.Contains(translated.Headers.GetValues("X-Inference-Precision").Single(), new[] { "float32", "bfloat16" });
         Assert.Equal(HttpStatusCode.OK, (await Send(TestArchives.Png(32, 32), "image/png", "?mode=pad")).StatusCode);
         var metrics = (await client.GetStringAsync("/metrics")).Split('\n');
         double Metric(string name) => metrics.Where(l => l.StartsWith(name + "{", StringComparison.Ordinal))

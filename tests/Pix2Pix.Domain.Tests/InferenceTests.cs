@@ -197,6 +197,22 @@ public class InferenceTests
     }
 
     [Fact]
+    public void Precision_Auto_IsBFloat16ExactlyWhereTheCpuHasNativeBFloat16()
+    {
+        var cpuInfo = File.Exists("/proc/cpuinfo") ? File.ReadAllText("/proc/cpuinfo") : "";
+        bool native = cpuInfo.Contains(" avx512_bf16", StringComparison.Ordinal) || cpuInfo.Contains(" amx_bf16", StringComparison.Ordinal);
+        var (generator, package) = TrainedLikeGenerator(Manifest);
+        generator.Dispose();
+
+        using var auto = Pix2PixTranslator.Load(new MemoryStream(package), new TranslatorOptions { Precision = InferencePrecision.Auto });
+
+        Assert.Equal(native ? InferencePrecision.BFloat16 : InferencePrecision.Float32, auto.Precision);
+        Assert.Equal(InferencePrecision.Float32, Pix2PixTranslator.Resolve(InferencePrecision.Auto, "cuda:0"));
+        Assert.Equal(InferencePrecision.BFloat16, Pix2PixTranslator.Resolve(InferencePrecision.BFloat16, "cpu"));
+        Assert.Equal(InferencePrecision.Float32, Pix2PixTranslator.Resolve(InferencePrecision.Float32, "cpu"));
+    }
+
+    [Fact]
     public void Device_CudaWithoutAGpu_FailsFastWithAClearMessage()
     {
         if (cuda.is_available())

@@ -147,9 +147,14 @@ public static class ModelsApi
         if (jpeg) await output.SaveAsJpegAsync(encoded, new JpegEncoder { Quality = 92 }, cancellationToken);
         else await output.SaveAsPngAsync(encoded, FastPng, cancellationToken);
         encoded.Position = 0;
-        metrics.Translated(clock.Elapsed.TotalSeconds, fit.ToString().ToLowerInvariant());
+        var precision = lease.Translator.Precision.ToString().ToLowerInvariant();
+        request.HttpContext.Response.Headers[PrecisionHeader] = precision;
+        metrics.Translated(clock.Elapsed.TotalSeconds, fit.ToString().ToLowerInvariant(), precision);
         return TypedResults.Stream(encoded, jpeg ? "image/jpeg" : "image/png");
     }
+
+    /// <summary>The precision the output was computed in (<c>float32</c> or <c>bfloat16</c>), on every translation.</summary>
+    public const string PrecisionHeader = "X-Inference-Precision";
 
     /// <summary>Responses favour time over size: the default level costs more CPU than it saves on the wire here.</summary>
     private static readonly PngEncoder FastPng = new() { CompressionLevel = PngCompressionLevel.BestSpeed };

@@ -26,6 +26,9 @@ public enum InferencePrecision
 
     /// <summary>bfloat16 weights and activations in channels-last layout: faster on CPUs with AVX512-BF16, outputs differ slightly.</summary>
     BFloat16,
+
+    /// <summary><see cref="BFloat16"/> on a CPU with native bf16 (AVX512-BF16 or AMX), <see cref="Float32"/> anywhere else.</summary>
+    Auto,
 }
 
 public sealed record TranslatorOptions
@@ -52,12 +55,12 @@ public sealed class Pix2PixTranslator : IDisposable
         NativeMemory.EnsureConfigured();
         LibTorchContext.EnsureNnpackDisabled();
         this.generator = generator;
-        this.options = options;
+        this.options = options with { Precision = Resolve(options.Precision, options.Device) };
         Manifest = manifest;
         device = TorchDevices.Resolve(options.Device);
         sizeMultiple = GeneratorArchitecture.Parse(manifest.Generator).SizeMultiple;
         generator.to(device);
-        if (options.Precision == InferencePrecision.BFloat16)
+        if (this.options.Precision == InferencePrecision.BFloat16)
         {
             generator.to(ScalarType.BFloat16);
             using var noGrad = no_grad();
@@ -69,6 +72,18 @@ public sealed class Pix2PixTranslator : IDisposable
     }
 
     public ModelManifest Manifest { get; }
+
+    /// <summary>The precision in use: <see cref="InferencePrecision.Auto"/> resolved for this machine.</summary>
+    public InferencePrecision Precision => options.Precision;
+
+    /// <summary>What <see cref="InferencePrecision.Auto"/> means on <paramref name="device"/>: bf16 only where the CPU computes it natively.</summary>
+    public static InferencePrecision Resolve(InferencePrecision precision, string device) => precision switch
+    {
+        InferencePrecision.Auto => device.Trim().Equals("cpu", StringComparison.OrdinalIgnoreCase) && CpuFeatures.HasNativeBFloat16
+            ? InferencePrecision.BFloat16
+            : InferencePrecision.Float32,
+        _ => precision,
+    };
 
     public static Pix2PixTranslator Load(Stream package, TranslatorOptions? options = null)
     {

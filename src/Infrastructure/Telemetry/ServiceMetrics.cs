@@ -48,9 +48,9 @@ public sealed class ServiceMetrics : IDisposable
         meter.CreateObservableGauge("pix2pix.queue.depth", () => jobsByStatus.GetValueOrDefault(JobStatus.Queued), "{job}", "Jobs waiting for a worker.");
     }
 
-    public void Translated(double seconds, string mode)
+    public void Translated(double seconds, string mode, string precision)
     {
-        translateDuration.Record(seconds, new KeyValuePair<string, object?>("mode", mode));
+        translateDuration.Record(seconds, new KeyValuePair<string, object?>("mode", mode), new KeyValuePair<string, object?>("precision", precision));
         translations.Add(1);
     }
 
