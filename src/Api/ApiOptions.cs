@@ -26,6 +26,12 @@ public sealed class InferenceOptions
     /// <summary>Most translate requests waiting for a forward pass; beyond it requests get 503 with Retry-After at once.</summary>
     public int MaxQueue { get; set; } = 8;
 
+    /// <summary>
+    /// <c>mode=pad</c> above this many pixels runs in overlapping tiles of about this area, so a request's memory no longer
+    /// grows with its image; at or below it the output is exactly the untiled one. 0 never tiles.
+    /// </summary>
+    public long MaxPadPixels { get; set; } = 1024 * 1024;
+
     /// <summary>A request that waited longer than this for its forward pass gets 503 with Retry-After.</summary>
     public TimeSpan QueueTimeout { get; set; } = TimeSpan.FromSeconds(5);
 }

@@ -22,6 +22,7 @@ public static class ApiServices
             .Validate(o => o.MaxBatch >= 1, "Inference:MaxBatch must be at least 1.")
             .Validate(o => o.MaxBatchDelay >= TimeSpan.Zero, "Inference:MaxBatchDelay must not be negative.")
             .Validate(o => o.MaxQueue >= 1, "Inference:MaxQueue must be at least 1.")
+            .Validate(o => o.MaxPadPixels >= 0, "Inference:MaxPadPixels must be 0 (never tile) or more.")
             .Validate(o => o.QueueTimeout > TimeSpan.Zero, "Inference:QueueTimeout must be positive.").ValidateOnStart();
         services.AddOptions<DashboardOptions>().BindConfiguration(DashboardOptions.Section);
 

@@ -197,6 +197,39 @@ public class InferenceTests
     }
 
     [Fact]
+    public void Pad_AtOrBelowMaxPadPixels_ExactlyTheUntiledOutput()
+    {
+        var (generator, package) = TrainedLikeGenerator(Manifest);
+        generator.Dispose();
+        using var untiled = Pix2PixTranslator.Load(new MemoryStream(package));
+        using var tiling = Pix2PixTranslator.Load(new MemoryStream(package), new TranslatorOptions { MaxPadPixels = 96 * 80 });
+        using var input = SyntheticDataset.LabelMap(new Random(8), 96, 80);
+
+        using var a = untiled.Translate(input, FitMode.Pad);
+        using var b = tiling.Translate(input, FitMode.Pad);
+
+        Assert.Equal(Pixels(a), Pixels(b));
+    }
+
+    [Fact]
+    public void Pad_AboveMaxPadPixels_TileByTileCloseToUntiled()
+    {
+        var (generator, package) = TrainedLikeGenerator(Manifest);
+        generator.Dispose();
+        using var untiled = Pix2PixTranslator.Load(new MemoryStream(package));
+        using var tiling = Pix2PixTranslator.Load(new MemoryStream(package), new TranslatorOptions { MaxPadPixels = 64 * 64 });
+        using var input = SyntheticDataset.LabelMap(new Random(8), 150, 110); // not multiples of the tile or the stride
+
+        using var a = untiled.Translate(input, FitMode.Pad);
+        using var b = tiling.Translate(input, FitMode.Pad);
+
+        Assert.Equal((150, 110), (b.Width, b.Height));
+        var difference = Pixels(a).Zip(Pixels(b)).Select(p => Math.Abs(p.First - p.Second)).ToList();
+        Assert.True(difference.Average() < 1, $"mean difference {difference.Average():F2} levels");
+        Assert.NotEqual(Pixels(a), Pixels(b)); // it did tile
+    }
+
+    [Fact]
     public void Precision_Auto_IsBFloat16ExactlyWhereTheCpuHasNativeBFloat16()
     {
         var cpuInfo = File.Exists("/proc/cpuinfo") ? File.ReadAllText("/proc/cpuinfo") : "";

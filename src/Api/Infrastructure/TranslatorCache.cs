@@ -71,7 +71,7 @@ public sealed class TranslatorCache(IBlobStore blobs, IOptions<InferenceOptions>
         buffer.Position = 0;
         var settings = options.Value;
         logger.LogInformation("Loading model {ModelId} version {Version} ({Precision} on {Device})", version.ModelId, version.Version, settings.Precision, settings.Device);
-        var translator = Pix2PixTranslator.Load(buffer, new TranslatorOptions { Device = settings.Device, Precision = settings.Precision });
+        var translator = Pix2PixTranslator.Load(buffer, new TranslatorOptions { Device = settings.Device, Precision = settings.Precision, MaxPadPixels = settings.MaxPadPixels });
         // One forward as part of the load, before the first request: libtorch's first pass at a size allocates and picks
         // its kernels (several times slower than the next ones).
         using (var warmUp = new Image<Rgb24>(translator.Manifest.TrainingWidth, translator.Manifest.TrainingHeight))

@@ -38,6 +38,13 @@ public sealed record TranslatorOptions
 
     /// <summary>Seed for dropout in <see cref="InferenceMode.Paper"/>, so a model gives the same output for the same input.</summary>
     public long Seed { get; init; } = 0;
+
+    /// <summary>
+    /// <see cref="FitMode.Pad"/> above this many pixels runs tile by tile (square tiles of about this area, overlapping,
+    /// blended), so memory stops growing with the image; 0 never tiles. Tiles see less context than the whole image,
+    /// so a tiled output differs from an untiled one, most near tile borders.
+    /// </summary>
+    public long MaxPadPixels { get; init; }
 }
 
 /// <summary>Translates images with a loaded model package. Safe for concurrent callers.</summary>
@@ -114,7 +121,10 @@ public sealed class Pix2PixTranslator : IDisposable
     public IReadOnlyList<Image<Rgb24>> TranslateBatch(IReadOnlyList<Image<Rgb24>> images, FitMode mode = FitMode.Resize)
     {
         var results = new Image<Rgb24>[images.Count];
-        var prepared = images.Select((image, index) => Prepare(image, mode, index)).ToList();
+        bool Tiled(Image<Rgb24> image) => mode == FitMode.Pad && options.MaxPadPixels > 0 && (long)image.Width * image.Height > options.MaxPadPixels;
+        for (int i = 0; i < images.Count; i++)
+            if (Tiled(images[i])) results[i] = TranslateTiled(images[i]);
+        var prepared = images.Select((image, index) => (image, index)).Where(p => !Tiled(p.image)).Select(p => Prepare(p.image, mode, p.index)).ToList();
         var groups = Manifest.InferenceMode == InferenceMode.Paper
             ? prepared.Select(p => new[] { p }).ToList()
             : prepared.GroupBy(p => (p.NetworkWidth, p.NetworkHeight)).Select(g => g.ToArray()).ToList();
@@ -124,6 +134,62 @@ public sealed class Pix2PixTranslator : IDisposable
             for (int i = 0; i < group.Length; i++) results[group[i].Index] = Finish(group[i], outputs[i], mode);
         }
         return results;
+    }
+
+    /// <summary>
+    /// Pad mode one tile at a time: square tiles of about <see cref="TranslatorOptions.MaxPadPixels"/> (a multiple of the
+    /// generator's stride), overlapping by an eighth of a side; in each overlap the two tiles' outputs are blended with
+    /// weights that fall linearly towards each tile's inner edge, so no seam shows.
+    /// </summary>
+    private Image<Rgb24> TranslateTiled(Image<Rgb24> image)
+    {
+        int side = Math.Max(sizeMultiple, (int)Math.Sqrt(options.MaxPadPixels) / sizeMultiple * sizeMultiple);
+        int overlap = Math.Max(1, side / 8), width = image.Width, height = image.Height, channels = Manifest.OutputChannels;
+        var sum = new float[channels * width * height];
+        var weightSum = new float[width * height];
+        foreach (int top in TileStarts(height, side, overlap))
+            foreach (int left in TileStarts(width, side, overlap))
+            {
+                int tileWidth = Math.Min(side, width - left), tileHeight = Math.Min(side, height - top);
+                using var tile = image.Clone(c => c.Crop(new Rectangle(left, top, tileWidth, tileHeight)));
+                var output = Forward([Prepare(tile, FitMode.Pad, 0)])[0];
+                for (int y = 0; y < tileHeight; y++)
+                {
+                    float wy = Ramp(y, tileHeight, overlap, top > 0, top + tileHeight < height);
+                    for (int x = 0; x < tileWidth; x++)
+                    {
+                        float weight = wy * Ramp(x, tileWidth, overlap, left > 0, left + tileWidth < width);
+                        int pixel = (top + y) * width + left + x;
+                        weightSum[pixel] += weight;
+                        for (int c = 0; c < channels; c++) sum[c * width * height + pixel] += weight * output[(c * tileHeight + y) * tileWidth + x];
+                    }
+                }
+            }
+        for (int c = 0; c < channels; c++)
+            for (int pixel = 0; pixel < width * height; pixel++) sum[c * width * height + pixel] /= weightSum[pixel];
+        return ImageTensors.FromChannelMajor(sum, channels, width, height);
+    }
+
+    private static IEnumerable<int> TileStarts(int length, int side, int overlap)
+    {
+        for (int start = 0; ; start += side - overlap)
+        {
+            if (start + side >= length)
+            {
+                yield return Math.Max(0, length - side);
+                yield break;
+            }
+            yield return start;
+        }
+    }
+
+    /// <summary>A tile's weight along one axis: rising over the overlap from an inner edge (where another tile overlaps), 1 elsewhere.</summary>
+    private static float Ramp(int position, int length, int overlap, bool neighbourBefore, bool neighbourAfter)
+    {
+        float weight = 1;
+        if (neighbourBefore) weight = Math.Min(weight, (position + 1f) / (overlap + 1f));
+        if (neighbourAfter) weight = Math.Min(weight, (length - position) / (overlap + 1f));
+        return weight;
     }
 
     /// <param name="Data">Channel-major pixels, DataWidth × DataHeight: the resized image, or the original before padding.</param>
