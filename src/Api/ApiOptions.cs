@@ -32,6 +32,9 @@ public sealed class InferenceOptions
     /// </summary>
     public long MaxPadPixels { get; set; } = 1024 * 1024;
 
+    /// <summary>Models whose default versions are loaded at start, before <c>/healthz/ready</c> turns green.</summary>
+    public List<Guid> Preload { get; set; } = [];
+
     /// <summary>A request that waited longer than this for its forward pass gets 503 with Retry-After.</summary>
     public TimeSpan QueueTimeout { get; set; } = TimeSpan.FromSeconds(5);
 }

@@ -41,6 +41,9 @@ public static class ApiServices
         });
         services.AddSingleton<TranslatorCache>();
         services.AddSingleton<Serving.InferenceExecutor>();
+        services.AddSingleton<Serving.ModelPreloader>();
+        services.AddHostedService(provider => provider.GetRequiredService<Serving.ModelPreloader>());
+        services.AddHealthChecks().AddCheck<Serving.ModelPreloader>("preload", tags: ["ready"]);
         services.AddEndpointsApiExplorer();
         services.AddSwaggerGen(SwaggerSetup.Configure);
         // The OpenAPI schemas follow the JSON the endpoints read and write (enums as strings, as the reference spells them).
