@@ -7,7 +7,9 @@ using Pix2Pix.Domain.Service;
 namespace Pix2Pix.Api.Infrastructure;
 
 /// <summary>Maps the caller's mistakes to 4xx ProblemDetails, and a full translate queue to 503 with Retry-After; anything else stays a 500.</summary>
-public sealed class ApiExceptionHandler(IProblemDetailsService problemDetails, ILogger<ApiExceptionHandler> logger) : IExceptionHandler
+public sealed partial class ApiExceptionHandler(
+    IProblemDetailsService problemDetails, Microsoft.Extensions.Options.IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions> jsonOptions,
+    ILogger<ApiExceptionHandler> logger) : IExceptionHandler
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
     {
@@ -22,10 +24,10 @@ public sealed class ApiExceptionHandler(IProblemDetailsService problemDetails, I
             },
             BadHttpRequestException { InnerException: JsonException json } => new ValidationProblemDetails(new Dictionary<string, string[]>
             {
-                [JsonField(json.Path)] = [json.Message],
+                [JsonField(json.Path)] = [Describe(json)],
             })
             {
-                Status = 400, Title = "The request body is not valid JSON for this endpoint", Detail = json.Message,
+                Status = 400, Title = "The request body is not valid JSON for this endpoint", Detail = Describe(json),
             },
             BadHttpRequestException e => new ProblemDetails
             {
@@ -41,6 +43,20 @@ public sealed class ApiExceptionHandler(IProblemDetailsService problemDetails, I
         context.Response.StatusCode = problem.Status!.Value;
         return await problemDetails.TryWriteAsync(new ProblemDetailsContext { HttpContext = context, ProblemDetails = problem, Exception = exception });
     }
+
+    /// <summary>For a value that is not one of an enum's names, the names it accepts (the serializer names only the .NET type).</summary>
+    private string Describe(JsonException json)
+    {
+        var type = EnumType().Match(json.Message) is { Success: true } match
+            ? typeof(Pix2Pix.Domain.Training.TrainingRecipe).Assembly.GetType(match.Groups[1].Value.TrimEnd('.'))
+            : null;
+        if (type is not { IsEnum: true }) return json.Message;
+        var names = Enum.GetValues(type).Cast<object>().Select(value => JsonSerializer.Serialize(value, type, jsonOptions.Value.SerializerOptions).Trim('"'));
+        return $"{JsonField(json.Path)}: use one of {string.Join(", ", names)}.";
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"could not be converted to ([\w.]+)")]
+    private static partial System.Text.RegularExpressions.Regex EnumType();
 
     // "$.options.cropSize" → "options.cropSize"
     private static string JsonField(string? path) => string.IsNullOrEmpty(path) || path == "$" ? "body" : path.TrimStart('$', '.');
