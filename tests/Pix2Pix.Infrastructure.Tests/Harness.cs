@@ -53,7 +53,7 @@ public sealed class Harness : IAsyncDisposable
     public DatasetCache DatasetCache() => new(Datasets, Blobs, Options.Create(Storage), Options.Create(Worker), Options.Create(Uploads), Time,
         NullLogger<DatasetCache>.Instance);
 
-    public StorageSweeper Sweeper() => new(Maintenance, Blobs, EmptyServices.Instance, Options.Create(JobsSettings), Time, NullLogger<StorageSweeper>.Instance);
+    public StorageSweeper Sweeper() => new(Maintenance, Blobs, [], Options.Create(JobsSettings), Time, NullLogger<StorageSweeper>.Instance);
 
     public LeaseWatchdog Watchdog(RecordingQueue queue) => new(Leases, queue, Options.Create(Worker), Time, NullLogger<LeaseWatchdog>.Instance);
 
@@ -84,13 +84,6 @@ public sealed class Harness : IAsyncDisposable
         catch (IOException)
         {
         }
-    }
-
-    private sealed class EmptyServices : IServiceProvider
-    {
-        public static readonly EmptyServices Instance = new();
-
-        public object? GetService(Type serviceType) => null;
     }
 }
 

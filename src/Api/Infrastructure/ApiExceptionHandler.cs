@@ -22,13 +22,7 @@ public sealed partial class ApiExceptionHandler(
             {
                 Status = 400, Title = "The dataset is not valid", Detail = e.Message,
             },
-            BadHttpRequestException { InnerException: JsonException json } => new ValidationProblemDetails(new Dictionary<string, string[]>
-            {
-                [JsonField(json.Path)] = [Describe(json)],
-            })
-            {
-                Status = 400, Title = "The request body is not valid JSON for this endpoint", Detail = Describe(json),
-            },
+            BadHttpRequestException { InnerException: JsonException json } => InvalidJson(json),
             BadHttpRequestException e => new ProblemDetails
             {
                 Status = e.StatusCode, Title = e.StatusCode == 413 ? "Request too large" : "Bad request", Detail = e.Message,
@@ -42,6 +36,15 @@ public sealed partial class ApiExceptionHandler(
         logger.LogInformation("{Method} {Path} answered {Status}: {Detail}", context.Request.Method, context.Request.Path, problem.Status, problem.Detail);
         context.Response.StatusCode = problem.Status!.Value;
         return await problemDetails.TryWriteAsync(new ProblemDetailsContext { HttpContext = context, ProblemDetails = problem, Exception = exception });
+    }
+
+    private ValidationProblemDetails InvalidJson(JsonException json)
+    {
+        var detail = Describe(json);
+        return new ValidationProblemDetails(new Dictionary<string, string[]> { [JsonField(json.Path)] = [detail] })
+        {
+            Status = 400, Title = "The request body is not valid JSON for this endpoint", Detail = detail,
+        };
     }
 
     /// <summary>For a value that is not one of an enum's names, the names it accepts (the serializer names only the .NET type).</summary>

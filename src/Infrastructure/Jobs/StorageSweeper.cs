@@ -1,4 +1,3 @@
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -17,7 +16,7 @@ public sealed record SweepResult(int ExpiredCheckpoints, int OrphanBlobs);
 /// One process in the cluster sweeps the blob store per interval; every training process trims its own dataset cache.
 /// </summary>
 public sealed class StorageSweeper(
-    MaintenanceStore maintenance, IBlobStore blobs, IServiceProvider services, IOptions<JobsOptions> options, TimeProvider time,
+    MaintenanceStore maintenance, IBlobStore blobs, IEnumerable<DatasetCache> datasetCaches, IOptions<JobsOptions> options, TimeProvider time,
     ILogger<StorageSweeper> logger) : BackgroundService
 {
     private const string SweepName = "storage-sweep";
@@ -35,7 +34,7 @@ public sealed class StorageSweeper(
             try
             {
                 // Only processes that train have a dataset cache (AddTrainingWorker).
-                if (services.GetService<DatasetCache>() is { } cache) await cache.TrimAsync(stoppingToken);
+                foreach (var cache in datasetCaches) await cache.TrimAsync(stoppingToken);
                 if (await maintenance.TryClaimRunAsync(SweepName, interval * 0.9, stoppingToken))
                     await SweepAsync(stoppingToken);
             }

@@ -70,18 +70,19 @@ public sealed class JobStore(Database database)
         {
             JobId = id.ToString(), i.Iteration, i.Epoch, i.LearningRate, i.GeneratorGan, i.GeneratorL1, i.DiscriminatorReal, i.DiscriminatorFake, i.ImagesPerSecond,
         }), transaction);
-        await connection.ExecuteAsync("""
+        // The same statement reads the cancel flag, so the trainer learns of a cancel within one progress write.
+        var cancelRequested = await connection.ExecuteScalarAsync<long>("""
             UPDATE jobs SET epoch = @Epoch, iteration = @GlobalIteration, total_iterations = @TotalIterations, total_epochs = @TotalEpochs,
                 learning_rate = @LearningRate, g_gan = @GeneratorGan, g_l1 = @GeneratorL1, d_real = @DiscriminatorReal, d_fake = @DiscriminatorFake,
                 images_per_second = @ImagesPerSecond, updated_at = @Now
             WHERE id = @Id
+            RETURNING cancel_requested
             """, new
         {
             Id = id.ToString(), latest.Epoch, latest.GlobalIteration, latest.TotalIterations, latest.TotalEpochs, latest.LearningRate,
             latest.Losses.GeneratorGan, latest.Losses.GeneratorL1, latest.Losses.DiscriminatorReal, latest.Losses.DiscriminatorFake,
             latest.ImagesPerSecond, Now = database.Now(),
         }, transaction);
-        var cancelRequested = await connection.ExecuteScalarAsync<long>("SELECT cancel_requested FROM jobs WHERE id = @id", new { id = id.ToString() }, transaction);
         await transaction.CommitAsync(cancellationToken);
         return cancelRequested != 0;
     }
@@ -164,9 +165,7 @@ public sealed class JobStore(Database database)
             ?? throw new NotFoundException($"Job {id} does not exist.");
         if (status is nameof(JobStatus.Queued) or nameof(JobStatus.Running))
             throw new ConflictException($"Job {id} is {status}; cancel it first.");
-        // Explicit rather than ON DELETE CASCADE: SQLite enforces foreign keys only on connections that ask for it.
-        foreach (var table in new[] { "job_iterations", "job_snapshots", "job_leases" })
-            await connection.ExecuteAsync($"DELETE FROM {table} WHERE job_id = @id", new { id = id.ToString() }, transaction);
+        // Its loss series, snapshots and lease history go by ON DELETE CASCADE (Database turns foreign keys on for SQLite too).
         await connection.ExecuteAsync("DELETE FROM jobs WHERE id = @id", new { id = id.ToString() }, transaction);
         await transaction.CommitAsync(cancellationToken);
     }
