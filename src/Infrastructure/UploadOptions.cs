@@ -22,6 +22,9 @@ public sealed class UploadOptions
     public long MaxImagePixels { get; set; } = 4096L * 4096;
     public int MaxImageSide { get; set; } = 8192;
 
+    /// <summary>Dataset uploads one process receives at once; beyond it 503 with Retry-After.</summary>
+    public int MaxConcurrent { get; set; } = 2;
+
     public DatasetLimits ToImageLimits() => new() { MaxImagePixels = MaxImagePixels, MaxImageSide = MaxImageSide };
 
     public ArchiveLimits ToArchiveLimits() => new()

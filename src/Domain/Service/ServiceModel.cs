@@ -4,9 +4,9 @@ using Pix2Pix.Domain.Training;
 
 namespace Pix2Pix.Domain.Service;
 
-/// <summary>An uploaded, validated dataset; its archive is kept in blob storage.</summary>
+/// <summary>An uploaded, validated dataset; its archive is kept in blob storage. <c>CreatedBy</c>: the uploader's subject.</summary>
 public sealed record Dataset(Guid Id, string Name, DatasetLayout Layout, int Train, int Val, int Test, int? Width, int? Height,
-    long SizeBytes, string BlobKey, DateTimeOffset CreatedAt);
+    long SizeBytes, string BlobKey, DateTimeOffset CreatedAt, string? CreatedBy = null);
 
 public enum JobStatus
 {
@@ -24,7 +24,7 @@ public sealed record TrainingJob(
     Guid Id, Guid ModelId, Guid DatasetId, TrainingRecipe Recipe, JobStatus Status, bool CancelRequested,
     int Epoch, int TotalEpochs, long Iteration, long TotalIterations, double? LearningRate, JobLosses? Losses,
     double? ImagesPerSecond, string? Error, int Attempts, DateTimeOffset CreatedAt, DateTimeOffset? StartedAt,
-    DateTimeOffset? FinishedAt, DateTimeOffset UpdatedAt)
+    DateTimeOffset? FinishedAt, DateTimeOffset UpdatedAt, string? CreatedBy = null)
 {
     public bool IsFinished => Status is JobStatus.Succeeded or JobStatus.Failed or JobStatus.Cancelled;
     public double Progress => TotalIterations == 0 ? (Status == JobStatus.Succeeded ? 1 : 0) : Math.Min(1, (double)Iteration / TotalIterations);
@@ -39,7 +39,7 @@ public sealed record QualityMetrics(double L1, double Psnr, double Ssim, int Ima
 /// <summary>A snapshot of a job: the grid image and the metrics at an epoch.</summary>
 public sealed record JobSnapshot(Guid JobId, int Epoch, bool IsFinal, QualityMetrics? Val, QualityMetrics? Test, string? ImageBlobKey, DateTimeOffset CreatedAt);
 
-public sealed record Model(Guid Id, string Name, int? DefaultVersion, DateTimeOffset CreatedAt);
+public sealed record Model(Guid Id, string Name, int? DefaultVersion, DateTimeOffset CreatedAt, string? CreatedBy = null);
 
 /// <summary>A generator a job produced at an epoch (every snapshot and the final result).</summary>
 public sealed record ModelVersion(Guid ModelId, int Version, int Epoch, bool IsFinal, Guid JobId, Guid DatasetId, TrainingRecipe Recipe,

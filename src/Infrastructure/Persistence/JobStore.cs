@@ -6,7 +6,11 @@ namespace Pix2Pix.Infrastructure.Persistence;
 
 public sealed class JobStore(Database database)
 {
-    public async Task<TrainingJob> CreateAsync(Guid modelId, Guid datasetId, TrainingRecipe recipe, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Writes a Queued job that no queue holds yet: the caller enqueues it and calls <see cref="MarkEnqueuedAsync"/>; if
+    /// it never gets there (a crash in between), <see cref="ClaimStrandedAsync"/> finds the job.
+    /// </summary>
+    public async Task<TrainingJob> CreateAsync(Guid modelId, Guid datasetId, TrainingRecipe recipe, string? createdBy = null, CancellationToken cancellationToken = default)
     {
         var id = Guid.NewGuid();
         await using var connection = await database.OpenAsync(cancellationToken);
@@ -18,12 +22,42 @@ public sealed class JobStore(Database database)
         if (exists is null) throw new NotFoundException($"Dataset {datasetId} does not exist.");
         long now = database.Now();
         await connection.ExecuteAsync("""
-            INSERT INTO jobs (id, model_id, dataset_id, options, status, total_epochs, created_at, updated_at)
-            VALUES (@id, @modelId, @datasetId, @options, 'Queued', @totalEpochs, @now, @now)
-            """, new { id = id.ToString(), modelId = modelId.ToString(), datasetId = datasetId.ToString(), options = recipe.ToJson(), totalEpochs = recipe.TotalEpochs, now },
+            INSERT INTO jobs (id, model_id, dataset_id, options, status, total_epochs, created_at, updated_at, created_by)
+            VALUES (@id, @modelId, @datasetId, @options, 'Queued', @totalEpochs, @now, @now, @createdBy)
+            """, new { id = id.ToString(), modelId = modelId.ToString(), datasetId = datasetId.ToString(), options = recipe.ToJson(), totalEpochs = recipe.TotalEpochs, now, createdBy },
             transaction);
         await transaction.CommitAsync(cancellationToken);
         return await GetAsync(id, cancellationToken);
+    }
+
+    public async Task MarkEnqueuedAsync(Guid id, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await connection.ExecuteAsync("UPDATE jobs SET enqueued_at = @now WHERE id = @id", new { id = id.ToString(), now = database.Now() });
+    }
+
+    /// <summary>
+    /// Queued jobs created more than <paramref name="grace"/> ago that were never marked enqueued, each claimed once
+    /// (marked now) however many processes look: the caller enqueues them.
+    /// </summary>
+    public async Task<IReadOnlyList<Guid>> ClaimStrandedAsync(TimeSpan grace, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        long now = database.Now();
+        var ids = await connection.QueryAsync<string>("""
+            UPDATE jobs SET enqueued_at = @now
+            WHERE status = 'Queued' AND enqueued_at IS NULL AND created_at < @cutoff
+            RETURNING id
+            """, new { now, cutoff = now - (long)grace.TotalMilliseconds });
+        return ids.Select(Guid.Parse).ToList();
+    }
+
+    /// <summary>Queued and running jobs created by <paramref name="createdBy"/> (the per-caller queue cap).</summary>
+    public async Task<long> CountActiveAsync(string createdBy, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return await connection.ExecuteScalarAsync<long>(
+            "SELECT COUNT(*) FROM jobs WHERE created_by = @createdBy AND status IN ('Queued', 'Running')", new { createdBy });
     }
 
     public async Task<TrainingJob?> FindAsync(Guid id, CancellationToken cancellationToken = default)

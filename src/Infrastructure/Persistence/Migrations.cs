@@ -128,5 +128,25 @@ public static class Migrations
             );
             CREATE INDEX jobs_by_status_finished ON jobs (status, finished_at);
             """),
+        (4, """
+            CREATE TABLE api_keys (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                prefix TEXT NOT NULL UNIQUE,
+                secret_hash TEXT NOT NULL,
+                scopes TEXT NOT NULL,
+                created_by TEXT NULL,
+                created_at BIGINT NOT NULL,
+                expires_at BIGINT NULL,
+                last_used_at BIGINT NULL,
+                revoked_at BIGINT NULL
+            );
+            ALTER TABLE datasets ADD COLUMN created_by TEXT NULL;
+            ALTER TABLE models ADD COLUMN created_by TEXT NULL;
+            ALTER TABLE jobs ADD COLUMN created_by TEXT NULL;
+            ALTER TABLE jobs ADD COLUMN enqueued_at BIGINT NULL;
+            UPDATE jobs SET enqueued_at = created_at;
+            CREATE INDEX jobs_by_creator_status ON jobs (created_by, status);
+            """),
     ];
 }

@@ -6,12 +6,14 @@ namespace Pix2Pix.Infrastructure.Persistence;
 
 public sealed class ModelStore(Database database)
 {
-    /// <summary>The model with this name, created if it does not exist yet.</summary>
-    public async Task<Model> GetOrCreateAsync(string name, CancellationToken cancellationToken = default)
+    /// <summary>The model with this name, created (by <paramref name="createdBy"/>) if it does not exist yet.</summary>
+    public async Task<Model> GetOrCreateAsync(string name, string? createdBy = null, CancellationToken cancellationToken = default)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
-        await connection.ExecuteAsync("INSERT INTO models (id, name, default_version, created_at) VALUES (@id, @name, NULL, @now) ON CONFLICT (name) DO NOTHING",
-            new { id = Guid.NewGuid().ToString(), name, now = database.Now() });
+        await connection.ExecuteAsync("""
+            INSERT INTO models (id, name, default_version, created_at, created_by) VALUES (@id, @name, NULL, @now, @createdBy)
+            ON CONFLICT (name) DO NOTHING
+            """, new { id = Guid.NewGuid().ToString(), name, now = database.Now(), createdBy });
         return (await connection.QuerySingleAsync<ModelRow>("SELECT * FROM models WHERE name = @name", new { name })).ToDomain();
     }
 

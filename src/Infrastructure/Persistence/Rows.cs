@@ -20,9 +20,10 @@ internal sealed class DatasetRow
     public long SizeBytes { get; set; }
     public string BlobKey { get; set; } = "";
     public long CreatedAt { get; set; }
+    public string? CreatedBy { get; set; }
 
     public Dataset ToDomain() => new(Guid.Parse(Id), Name, Enum.Parse<DatasetLayout>(Layout), (int)TrainCount, (int)ValCount, (int)TestCount,
-        (int?)Width, (int?)Height, SizeBytes, BlobKey, Clock.From(CreatedAt));
+        (int?)Width, (int?)Height, SizeBytes, BlobKey, Clock.From(CreatedAt), CreatedBy);
 }
 
 internal sealed class ModelRow
@@ -31,8 +32,9 @@ internal sealed class ModelRow
     public string Name { get; set; } = "";
     public long? DefaultVersion { get; set; }
     public long CreatedAt { get; set; }
+    public string? CreatedBy { get; set; }
 
-    public Model ToDomain() => new(Guid.Parse(Id), Name, (int?)DefaultVersion, Clock.From(CreatedAt));
+    public Model ToDomain() => new(Guid.Parse(Id), Name, (int?)DefaultVersion, Clock.From(CreatedAt), CreatedBy);
 }
 
 internal sealed class JobRow
@@ -59,11 +61,12 @@ internal sealed class JobRow
     public long? StartedAt { get; set; }
     public long? FinishedAt { get; set; }
     public long UpdatedAt { get; set; }
+    public string? CreatedBy { get; set; }
 
     public TrainingJob ToDomain() => new(Guid.Parse(Id), Guid.Parse(ModelId), Guid.Parse(DatasetId), TrainingRecipe.FromJson(Options), Enum.Parse<JobStatus>(Status),
         CancelRequested != 0, (int)Epoch, (int)TotalEpochs, Iteration, TotalIterations, LearningRate,
         GGan is { } gan ? new JobLosses(gan, GL1 ?? 0, DReal ?? 0, DFake ?? 0) : null, ImagesPerSecond, Error, (int)Attempts,
-        Clock.From(CreatedAt), Clock.From(StartedAt), Clock.From(FinishedAt), Clock.From(UpdatedAt));
+        Clock.From(CreatedAt), Clock.From(StartedAt), Clock.From(FinishedAt), Clock.From(UpdatedAt), CreatedBy);
 }
 
 internal sealed class IterationRow
