@@ -38,12 +38,3 @@ public sealed class InferenceOptions
     /// <summary>A request that waited longer than this for its forward pass gets 503 with Retry-After.</summary>
     public TimeSpan QueueTimeout { get; set; } = TimeSpan.FromSeconds(5);
 }
-
-/// <summary>Section <c>Hangfire:Dashboard</c>.</summary>
-public sealed class DashboardOptions
-{
-    public const string Section = "Hangfire:Dashboard";
-
-    /// <summary>Serve the read-only dashboard to other machines too (default: loopback only).</summary>
-    public bool AllowRemote { get; set; }
-}

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
 using Pix2Pix.Api.Infrastructure;
+using Pix2Pix.Api.Security;
 using Pix2Pix.Infrastructure;
 
 namespace Pix2Pix.Api;
@@ -14,6 +15,8 @@ public static class ApiServices
     {
         builder.AddPix2PixInfrastructure();
         if (builder.Configuration.InProcessWorker()) builder.AddTrainingWorker();
+        builder.AddManagementUrls();
+        builder.AddApiSecurity();
 
         var services = builder.Services;
         services.AddOptions<InferenceOptions>().BindConfiguration(InferenceOptions.Section)
@@ -24,10 +27,7 @@ public static class ApiServices
             .Validate(o => o.MaxQueue >= 1, "Inference:MaxQueue must be at least 1.")
             .Validate(o => o.MaxPadPixels >= 0, "Inference:MaxPadPixels must be 0 (never tile) or more.")
             .Validate(o => o.QueueTimeout > TimeSpan.Zero, "Inference:QueueTimeout must be positive.").ValidateOnStart();
-        services.AddOptions<DashboardOptions>().BindConfiguration(DashboardOptions.Section);
-
-        services.AddOptions<KestrelServerOptions>().Configure<IOptions<UploadOptions>>((kestrel, uploads) =>
-            kestrel.Limits.MaxRequestBodySize = uploads.Value.MaxDatasetBytes + 1024 * 1024);
+        services.AddSingleton<Endpoints.UploadSlots>();
         services.AddOptions<FormOptions>().Configure<IOptions<UploadOptions>>((form, uploads) =>
             form.MultipartBodyLengthLimit = uploads.Value.MaxDatasetBytes + Endpoints.DatasetsApi.MultipartOverhead);
 
@@ -53,35 +53,41 @@ public static class ApiServices
         return builder;
     }
 
+    /// <summary>Swagger UI and its document need a signed-in caller (the fallback policy covers them, being after it).</summary>
     public static WebApplication UseApiPipeline(this WebApplication app)
     {
+        app.UseForwardedHeaders();
+        app.UseManagementPort();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseApiSecurity();
         app.UseSwagger();
-        app.UseSwaggerUI(ui => ui.DocumentTitle = "Pix2Pix.Service");
+        app.UseSwaggerUI(ui =>
+        {
+            ui.DocumentTitle = "Pix2Pix.Service";
+            ui.EnablePersistAuthorization();
+        });
         return app;
     }
 
-    /// <summary>Read-only dashboard at /hangfire; loopback only unless Hangfire:Dashboard:AllowRemote.</summary>
+    /// <summary>Read-only dashboard at /hangfire, for an admin's browser session (sign in at /auth/signin).</summary>
     public static WebApplication MapHangfireDashboard(this WebApplication app)
     {
-        var options = app.Services.GetRequiredService<IOptions<DashboardOptions>>().Value;
         app.UseHangfireDashboard("/hangfire", new Hangfire.DashboardOptions
         {
             IsReadOnlyFunc = _ => true,
-            Authorization = [new DashboardAccess(options.AllowRemote)],
+            Authorization = [new AdminSessionOnly()],
             DisplayStorageConnectionString = false,
         });
         return app;
     }
 
-    private sealed class DashboardAccess(bool allowRemote) : IDashboardAuthorizationFilter
+    private sealed class AdminSessionOnly : IDashboardAuthorizationFilter
     {
         public bool Authorize(DashboardContext context)
         {
-            if (allowRemote) return true;
-            var connection = context.GetHttpContext().Connection;
-            return connection.RemoteIpAddress is null || System.Net.IPAddress.IsLoopback(connection.RemoteIpAddress);
+            var user = context.GetHttpContext().User;
+            return user.Identity is { IsAuthenticated: true, AuthenticationType: Security.SecurityServices.SessionScheme } && user.HasScope(Security.Scopes.Admin);
         }
     }
 }

@@ -1,5 +1,6 @@
 using Pix2Pix.Api;
 using Pix2Pix.Api.Endpoints;
+using Pix2Pix.Api.Security;
 using Pix2Pix.Infrastructure;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -10,7 +11,9 @@ app.UseApiPipeline();
 app.MapDatasetsApi();
 app.MapJobsApi();
 app.MapModelsApi();
-app.MapOperationalEndpoints();
+app.MapApiKeysApi();
+app.MapSessionApi();
+app.MapOperationalEndpoints(metrics => metrics.RequireAuthorization(Scopes.Admin));
 app.MapHangfireDashboard();
 app.Run();
 

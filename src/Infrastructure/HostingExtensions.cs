@@ -42,7 +42,11 @@ public static class HostingExtensions
             .ValidateOnStart();
         services.AddOptions<UploadOptions>().BindConfiguration(UploadOptions.Section)
             .Validate(o => o.MaxDatasetBytes > 0 && o.MaxImageBytes > 0 && o.MaxImagePixels > 0 && o.MaxImageSide > 0 && o.MaxArchiveEntries > 0
-                && o.MaxUncompressedBytes > 0, "Uploads limits must be positive.")
+                && o.MaxUncompressedBytes > 0 && o.MaxConcurrent > 0, "Uploads limits must be positive.")
+            .ValidateOnStart();
+        services.AddOptions<ManagementOptions>().BindConfiguration(ManagementOptions.Section)
+            .Validate(o => o.KnownProxies.All(proxy => System.Net.IPAddress.TryParse(proxy, out _)), "Management:KnownProxies must be IP addresses.")
+            .Validate(o => o.KnownNetworks.All(network => System.Net.IPNetwork.TryParse(network, out _)), "Management:KnownNetworks must be CIDR networks (10.0.0.0/8).")
             .ValidateOnStart();
         services.AddOptions<JobsOptions>().BindConfiguration(JobsOptions.Section)
             .Validate(o => o.CheckpointRetention >= TimeSpan.Zero, "Jobs:CheckpointRetention must not be negative.")
@@ -59,6 +63,7 @@ public static class HostingExtensions
         services.AddSingleton<JobStore>();
         services.AddSingleton<JobLeaseStore>();
         services.AddSingleton<MaintenanceStore>();
+        services.AddSingleton<ApiKeyStore>();
         services.AddSingleton<DatabaseRetry>();
         services.AddSingleton<IBlobStore>(provider =>
         {
@@ -154,7 +159,11 @@ internal sealed class StartupTasks(Database database, IBlobStore blobs, JobStore
         {
             // Embedded mode: this process is the only worker and its queue lived in memory.
             await leases.ResetAfterRestartAsync(cancellationToken);
-            foreach (var job in await jobs.UnfinishedAsync(cancellationToken)) queue.EnqueueTraining(job.Id);
+            foreach (var job in await jobs.UnfinishedAsync(cancellationToken))
+            {
+                queue.EnqueueTraining(job.Id);
+                await jobs.MarkEnqueuedAsync(job.Id, cancellationToken);
+            }
         }
     }
 

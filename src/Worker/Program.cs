@@ -5,7 +5,9 @@ using Pix2Pix.Infrastructure;
 var builder = WebApplication.CreateBuilder(args);
 builder.AddPix2PixInfrastructure();
 builder.AddTrainingWorker();
+builder.AddManagementUrls();
 
 var app = builder.Build();
+app.UseManagementPort();
 app.MapOperationalEndpoints();
 app.Run();

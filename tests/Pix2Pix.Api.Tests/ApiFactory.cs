@@ -1,3 +1,4 @@
+using Pix2Pix.Testing;
 using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -21,6 +22,11 @@ public sealed class ApiFactory : WebApplicationFactory<Program>
             ["Worker:InProcess"] = "true",
             ["Worker:Threads"] = "1",
             ["Logging:LogLevel:Default"] = "Warning",
+            ["Auth:BootstrapAdminKey"] = TestKeys.Admin,
+            // TestServer has no ports: /metrics is served on the main "port" to admins.
+            ["Management:Urls"] = "",
+            // The tiny test jobs checkpoint every few iterations to exercise resume.
+            ["Training:MinCheckpointEvery"] = "1",
         };
         foreach (var (key, value) in settings ?? []) this.settings[key] = value;
     }
@@ -28,6 +34,13 @@ public sealed class ApiFactory : WebApplicationFactory<Program>
     public string DataDirectory { get; }
 
     public IReadOnlyDictionary<string, string?> Settings => settings;
+
+    /// <summary>Clients call as the bootstrap admin unless a test says otherwise (<see cref="TestKeys.UseKey"/>).</summary>
+    protected override void ConfigureClient(HttpClient client)
+    {
+        base.ConfigureClient(client);
+        client.UseKey(TestKeys.Admin);
+    }
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {

@@ -109,7 +109,6 @@ public partial class DeploymentFilesTests
         AddSection(UploadOptions.Section, typeof(UploadOptions));
         AddSection(JobsOptions.Section, typeof(JobsOptions));
         AddSection(InferenceOptions.Section, typeof(InferenceOptions));
-        AddSection(Pix2Pix.Api.DashboardOptions.Section, typeof(Pix2Pix.Api.DashboardOptions));
         return keys;
     }
 

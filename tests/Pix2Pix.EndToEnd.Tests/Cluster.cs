@@ -42,6 +42,7 @@ public sealed class Cluster : IAsyncDisposable
         var cluster = new Cluster(await postgres.CreateDatabaseAsync(), maxAttempts);
         cluster.Api = await cluster.StartAsync("Api", "api", new() { ["Worker__InProcess"] = "false" });
         cluster.Client = new HttpClient { BaseAddress = new Uri(cluster.Api.BaseUrl), Timeout = TimeSpan.FromMinutes(2) };
+        cluster.Client.UseKey(TestKeys.Admin);
         return cluster;
     }
 

@@ -25,6 +25,8 @@ public sealed class ServiceProcess : IDisposable
     public int Pid => process.Id;
     public bool HasExited => process.HasExited;
     public string BaseUrl => $"http://127.0.0.1:{Port}";
+    public int ManagementPort { get; private init; }
+    public string ManagementUrl => $"http://127.0.0.1:{ManagementPort}";
     public IReadOnlyList<string> Log => log.ToList();
 
     /// <param name="project">"Api" or "Worker".</param>
@@ -43,8 +45,12 @@ public sealed class ServiceProcess : IDisposable
         start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
         start.Environment["Logging__LogLevel__Default"] = "Information";
         start.Environment["Logging__Console__FormatterName"] = "simple";
+        int managementPort = Processes.FreePort();
+        start.Environment["Management__Urls"] = $"http://127.0.0.1:{managementPort}";
+        start.Environment["Auth__BootstrapAdminKey"] = TestKeys.Admin;
+        start.Environment["Training__MinCheckpointEvery"] = "1";
         foreach (var (key, value) in environment) start.Environment[key] = value;
-        var service = new ServiceProcess(name, Process.Start(start)!, port);
+        var service = new ServiceProcess(name, Process.Start(start)!, port) { ManagementPort = managementPort };
         await service.WaitUntilReadyAsync();
         return service;
     }

@@ -55,7 +55,7 @@ public sealed class Harness : IAsyncDisposable
 
     public StorageSweeper Sweeper() => new(Maintenance, Blobs, [], Options.Create(JobsSettings), Time, NullLogger<StorageSweeper>.Instance);
 
-    public LeaseWatchdog Watchdog(RecordingQueue queue) => new(Leases, queue, Options.Create(Worker), Time, NullLogger<LeaseWatchdog>.Instance);
+    public LeaseWatchdog Watchdog(RecordingQueue queue) => new(Leases, Jobs, queue, Options.Create(Worker), Time, NullLogger<LeaseWatchdog>.Instance);
 
     /// <summary>A dataset row with its archive in the blob store.</summary>
     public async Task<Dataset> AddDatasetAsync(byte[] zip, string name = "d")

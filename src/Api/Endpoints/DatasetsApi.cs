@@ -1,5 +1,9 @@
 using Microsoft.AspNetCore.Http.HttpResults;
+using System.Security.Claims;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Net.Http.Headers;
+using Pix2Pix.Api.Security;
 using Microsoft.Extensions.Options;
 using Pix2Pix.Domain.Data;
 using Pix2Pix.Domain.Service;
@@ -10,9 +14,11 @@ namespace Pix2Pix.Api.Endpoints;
 
 public sealed record DatasetSplits(int Train, int Val, int Test);
 
-public sealed record DatasetResponse(Guid Id, string Name, DatasetLayout Layout, DatasetSplits Splits, int? Width, int? Height, long SizeBytes, DateTimeOffset CreatedAt)
+public sealed record DatasetResponse(Guid Id, string Name, DatasetLayout Layout, DatasetSplits Splits, int? Width, int? Height, long SizeBytes, DateTimeOffset CreatedAt,
+    string? CreatedBy)
 {
-    public static DatasetResponse From(Dataset d) => new(d.Id, d.Name, d.Layout, new DatasetSplits(d.Train, d.Val, d.Test), d.Width, d.Height, d.SizeBytes, d.CreatedAt);
+    public static DatasetResponse From(Dataset d) =>
+        new(d.Id, d.Name, d.Layout, new DatasetSplits(d.Train, d.Val, d.Test), d.Width, d.Height, d.SizeBytes, d.CreatedAt, d.CreatedBy);
 }
 
 /// <summary>The multipart form of <c>POST /datasets</c>.</summary>
@@ -30,7 +36,12 @@ public static class DatasetsApi
     public static RouteGroupBuilder MapDatasetsApi(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/datasets").WithTags("Datasets");
+        var maxDatasetBytes = app.ServiceProvider.GetRequiredService<IOptions<UploadOptions>>().Value.MaxDatasetBytes;
         group.MapPost("/", UploadAsync)
+            .RequireAuthorization(Scopes.Train)
+            .RequireRateLimiting(SecurityServices.TrainRate)
+            .WithMetadata(new RequestSizeLimitAttribute(maxDatasetBytes + MultipartOverhead))
+            .ProducesProblem(413).ProducesProblem(415).ProducesProblem(429).ProducesProblem(503)
             .DisableAntiforgery()
             .Accepts<DatasetUploadForm>("multipart/form-data")
             .WithName("UploadDataset")
@@ -38,44 +49,35 @@ public static class DatasetsApi
             .WithDescription("""
                 Multipart form: `file` = a .zip holding `train/` (and optionally `val/`, `test/`) with aligned images (A|B side by side)
                 or `A/` and `B/` folders of pairs with the same file names; optional `name`. Every file is checked (format, sizes,
-                partners) and decoded before the dataset is accepted.
+                partners) and decoded before the dataset is accepted. The archive streams to disk as it arrives; at most
+                `Uploads:MaxConcurrent` uploads run at once in a process (503 with Retry-After beyond).
 
-                    curl -F file=@facades.zip -F name=facades http://localhost:5080/datasets
+                    curl -H "Authorization: Bearer $KEY" -F file=@facades.zip -F name=facades http://localhost:5080/datasets
                 """);
-        group.MapGet("/", ListAsync).WithName("ListDatasets").WithSummary("List datasets (newest first)");
-        group.MapGet("/{id:guid}", GetAsync).WithName("GetDataset").WithSummary("Get a dataset").ProducesProblem(404);
+        group.MapGet("/", ListAsync).WithName("ListDatasets").WithSummary("List datasets (newest first)").RequireAuthorization(Scopes.Read);
+        group.MapGet("/{id:guid}", GetAsync).WithName("GetDataset").WithSummary("Get a dataset").ProducesProblem(404).RequireAuthorization(Scopes.Read);
         group.MapDelete("/{id:guid}", DeleteAsync).WithName("DeleteDataset").WithSummary("Delete a dataset (409 while a queued or running job uses it)")
-            .ProducesProblem(404).ProducesProblem(409);
+            .ProducesProblem(403).ProducesProblem(404).ProducesProblem(409).RequireAuthorization(Scopes.Train);
         return group;
     }
 
     private static async Task<Results<Created<DatasetResponse>, ProblemHttpResult, ValidationProblem>> UploadAsync(
-        HttpRequest request, DatasetStore datasets, IBlobStore blobs, IOptions<UploadOptions> uploads, IOptions<StorageOptions> storage,
-        TimeProvider time, CancellationToken cancellationToken)
+        HttpRequest request, DatasetStore datasets, IBlobStore blobs, UploadSlots slots, IOptions<UploadOptions> uploads, IOptions<StorageOptions> storage,
+        ClaimsPrincipal user, TimeProvider time, CancellationToken cancellationToken)
     {
-        if (!request.HasFormContentType)
+        if (!MediaTypeHeaderValue.TryParse(request.ContentType, out var contentType) || !contentType.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase)
+            || HeaderUtilities.RemoveQuotes(contentType.Boundary).Value is not { Length: > 0 } boundary)
             return TypedResults.Problem("Send multipart/form-data with the archive in a field named 'file'.", statusCode: 415, title: "Unsupported media type");
         var limits = uploads.Value;
         if (request.ContentLength > limits.MaxDatasetBytes + MultipartOverhead)
             return TooLarge(limits.MaxDatasetBytes);
-        IFormCollection form;
-        try
+        using var slot = slots.TryEnter();
+        if (slot is null)
         {
-            form = await request.ReadFormAsync(cancellationToken);
+            request.HttpContext.Response.Headers.RetryAfter = UploadSlots.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return TypedResults.Problem($"{limits.MaxConcurrent} dataset uploads are already being received here (Uploads:MaxConcurrent); retry shortly.",
+                statusCode: 503, title: "Busy");
         }
-        catch (InvalidDataException e) // thrown by the multipart reader: over the length limit (chunked uploads) or malformed
-        {
-            return e.Message.Contains("limit", StringComparison.OrdinalIgnoreCase)
-                ? TooLarge(limits.MaxDatasetBytes)
-                : TypedResults.Problem($"The multipart body cannot be read: {e.Message}", statusCode: 400, title: "Bad request");
-        }
-        var file = form.Files.GetFile("file");
-        if (file is null || file.Length == 0)
-            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["file"] = ["Attach the dataset archive (.zip) in a form field named 'file'."] });
-        if (file.Length > limits.MaxDatasetBytes) return TooLarge(limits.MaxDatasetBytes);
-        var name = form["name"].ToString() is { Length: > 0 } given ? given.Trim() : Path.GetFileNameWithoutExtension(file.FileName);
-        if (name.Length is 0 or > 200)
-            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["name"] = ["Give a name of 1 to 200 characters."] });
 
         var id = Guid.NewGuid();
         var staging = Path.Combine(storage.Value.WorkDirectory, "uploads", id.ToString("N"));
@@ -83,8 +85,40 @@ public static class DatasetsApi
         try
         {
             Directory.CreateDirectory(staging);
-            await using (var target = File.Create(archive))
-                await file.CopyToAsync(target, cancellationToken);
+            string? name = null, fileName = null;
+            long? size = null;
+            try
+            {
+                var reader = new MultipartReader(boundary, request.Body);
+                for (var section = await reader.ReadNextSectionAsync(cancellationToken); section is not null; section = await reader.ReadNextSectionAsync(cancellationToken))
+                {
+                    var disposition = section.GetContentDispositionHeader();
+                    if (disposition is null) continue;
+                    if (disposition.Name.Value == "file" && disposition.IsFileDisposition() && size is null)
+                    {
+                        fileName = disposition.FileNameStar.Value ?? disposition.FileName.Value;
+                        await using var target = File.Create(archive);
+                        size = await CopyAtMostAsync(section.Body, target, limits.MaxDatasetBytes, cancellationToken);
+                        if (size < 0) return TooLarge(limits.MaxDatasetBytes);
+                    }
+                    else if (disposition.Name.Value == "name" && disposition.IsFormDisposition())
+                    {
+                        using var text = new StreamReader(section.Body);
+                        var buffer = new char[MaxNameLength + 1];
+                        name = new string(buffer, 0, await text.ReadBlockAsync(buffer, cancellationToken));
+                    }
+                }
+            }
+            catch (InvalidDataException e) // the multipart reader: malformed body or headers
+            {
+                return TypedResults.Problem($"The multipart body cannot be read: {e.Message}", statusCode: 400, title: "Bad request");
+            }
+            if (size is null or 0)
+                return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["file"] = ["Attach the dataset archive (.zip) in a form field named 'file'."] });
+            name = name is { Length: > 0 } given ? given.Trim() : Path.GetFileNameWithoutExtension(fileName ?? "dataset");
+            if (name.Length is 0 or > MaxNameLength)
+                return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["name"] = [$"Give a name of 1 to {MaxNameLength} characters."] });
+
             var archiveLimits = limits.ToArchiveLimits();
             var summary = await Task.Run(() =>
             {
@@ -93,7 +127,7 @@ public static class DatasetsApi
             }, cancellationToken);
 
             var dataset = new Dataset(id, name, summary.Layout, summary.Train, summary.Val, summary.Test, summary.Width, summary.Height,
-                file.Length, BlobKeys.Dataset(id), time.GetUtcNow());
+                size.Value, BlobKeys.Dataset(id), time.GetUtcNow(), user.Subject());
             await blobs.PutFileAsync(dataset.BlobKey, archive, "application/zip", cancellationToken);
             try
             {
@@ -122,8 +156,9 @@ public static class DatasetsApi
     private static async Task<Ok<DatasetResponse>> GetAsync(Guid id, DatasetStore datasets, CancellationToken cancellationToken) =>
         TypedResults.Ok(DatasetResponse.From(await datasets.GetAsync(id, cancellationToken)));
 
-    private static async Task<NoContent> DeleteAsync(Guid id, DatasetStore datasets, IBlobStore blobs, CancellationToken cancellationToken)
+    private static async Task<NoContent> DeleteAsync(Guid id, DatasetStore datasets, IBlobStore blobs, ClaimsPrincipal user, CancellationToken cancellationToken)
     {
+        user.EnsureMayChange((await datasets.GetAsync(id, cancellationToken)).CreatedBy, $"Dataset {id}");
         var dataset = await datasets.DeleteAsync(id, cancellationToken);
         await blobs.DeleteAsync(dataset.BlobKey, CancellationToken.None);
         return TypedResults.NoContent();
@@ -132,8 +167,45 @@ public static class DatasetsApi
     /// <summary>Room for the multipart boundaries and the name field around the archive.</summary>
     internal const long MultipartOverhead = 64 * 1024;
 
+    private const int MaxNameLength = 200;
+
+    /// <summary>Copies until the end of <paramref name="source"/>; -1 as soon as it holds more than <paramref name="limit"/> bytes.</summary>
+    private static async Task<long> CopyAtMostAsync(Stream source, Stream target, long limit, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[81920];
+        long total = 0;
+        int read;
+        while ((read = await source.ReadAsync(buffer, cancellationToken)) > 0)
+        {
+            total += read;
+            if (total > limit) return -1;
+            await target.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
+        }
+        return total;
+    }
+
     private static ProblemHttpResult TooLarge(long limit) =>
         TypedResults.Problem($"The archive is larger than the limit of {limit} bytes (Uploads:MaxDatasetBytes).", statusCode: 413, title: "Request too large");
+}
+
+/// <summary>Bounds the dataset uploads one process receives at once (each holds a connection and disk while it streams).</summary>
+public sealed class UploadSlots(IOptions<UploadOptions> options)
+{
+    public const int RetryAfterSeconds = 10;
+    private readonly SemaphoreSlim slots = new(options.Value.MaxConcurrent);
+
+    /// <summary>A slot to release by disposing, or null when all are taken.</summary>
+    public IDisposable? TryEnter() => slots.Wait(0) ? new Slot(slots) : null;
+
+    private sealed class Slot(SemaphoreSlim slots) : IDisposable
+    {
+        private int released;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref released, 1) == 0) slots.Release();
+        }
+    }
 }
 
 public static class Paging

@@ -1,7 +1,10 @@
 using System.Text.RegularExpressions;
 using Hangfire;
 using Microsoft.AspNetCore.Http.HttpResults;
+using System.Security.Claims;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Options;
+using Pix2Pix.Api.Security;
 using Pix2Pix.Domain.Data;
 using Pix2Pix.Domain.Service;
 using Pix2Pix.Domain.Training;
@@ -23,7 +26,7 @@ public sealed record LossesResponse(double GGan, double GL1, double DReal, doubl
 public sealed record JobResponse(
     Guid Id, JobStatus Status, Guid ModelId, Guid DatasetId, int Epoch, int TotalEpochs, long Iteration, long TotalIterations,
     double Progress, double? EtaSeconds, double? LearningRate, LossesResponse? Losses, double? ImagesPerSecond, bool CancelRequested,
-    string? Error, int Attempts, DateTimeOffset CreatedAt, DateTimeOffset? StartedAt, DateTimeOffset? FinishedAt, TrainingRecipe Options)
+    string? Error, int Attempts, DateTimeOffset CreatedAt, DateTimeOffset? StartedAt, DateTimeOffset? FinishedAt, string? CreatedBy, TrainingRecipe Options)
 {
     public static JobResponse From(TrainingJob job)
     {
@@ -33,7 +36,7 @@ public sealed record JobResponse(
         return new JobResponse(job.Id, job.Status, job.ModelId, job.DatasetId, job.Epoch, job.TotalEpochs, job.Iteration, job.TotalIterations,
             job.Progress, eta, job.LearningRate,
             job.Losses is { } l ? new LossesResponse(l.GeneratorGan, l.GeneratorL1, l.DiscriminatorReal, l.DiscriminatorFake) : null,
-            job.ImagesPerSecond, job.CancelRequested, job.Error, job.Attempts, job.CreatedAt, job.StartedAt, job.FinishedAt, job.Recipe);
+            job.ImagesPerSecond, job.CancelRequested, job.Error, job.Attempts, job.CreatedAt, job.StartedAt, job.FinishedAt, job.CreatedBy, job.Recipe);
     }
 }
 
@@ -49,34 +52,41 @@ public static partial class JobsApi
     {
         var group = app.MapGroup("/jobs").WithTags("Jobs");
         group.MapPost("/train", StartAsync).WithName("StartTraining").WithSummary("Start a training job")
+            .RequireAuthorization(Scopes.Train).RequireRateLimiting(SecurityServices.TrainRate).ProducesProblem(403).ProducesProblem(429)
             .WithDescription("""
                 Queues a training job and answers 202 with `Location: /jobs/{id}`. `options` is the recipe (the `TrainingRecipe`
                 schema: every field optional, with the paper's defaults and what it means). Impossible combinations answer 400
-                naming the field (`options.cropSize`, ...).
+                naming the field (`options.cropSize`, ...), as do recipes beyond this service's caps (`Training:MaxEpochs`,
+                `Training:MinCheckpointEvery`); more than `Training:MaxQueuedJobsPerKey` queued or running jobs of one caller
+                answer 429. Training into a model another caller created needs an admin key (403).
 
-                    curl -H 'Content-Type: application/json' \
+                    curl -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
                       -d '{"datasetId":"<id>","modelName":"facades","options":{"direction":"BtoA","epochs":100,"decayEpochs":100}}' \
                       http://localhost:5080/jobs/train
                 """);
-        group.MapGet("/", ListAsync).WithName("ListJobs").WithSummary("List jobs (newest first)");
+        group.MapGet("/", ListAsync).WithName("ListJobs").WithSummary("List jobs (newest first)").RequireAuthorization(Scopes.Read);
         group.MapGet("/{id:guid}", GetAsync).WithName("GetJob").WithSummary("Status and progress of a job")
-            .WithDescription("    curl http://localhost:5080/jobs/<id>").ProducesProblem(404);
+            .WithDescription("""    curl -H "Authorization: Bearer $KEY" http://localhost:5080/jobs/<id>""").ProducesProblem(404).RequireAuthorization(Scopes.Read);
         group.MapDelete("/{id:guid}", DeleteAsync).WithName("DeleteJob")
             .WithSummary("Delete a finished job: its checkpoints, snapshots and loss series go, the versions it made stay (409 while queued or running)")
-            .ProducesProblem(404).ProducesProblem(409);
+            .ProducesProblem(403).ProducesProblem(404).ProducesProblem(409).RequireAuthorization(Scopes.Train);
         group.MapPost("/{id:guid}/cancel", CancelAsync).WithName("CancelJob").WithSummary("Cancel a job (it stops within seconds and keeps its checkpoint)")
-            .ProducesProblem(404).ProducesProblem(409);
+            .ProducesProblem(403).ProducesProblem(404).ProducesProblem(409).RequireAuthorization(Scopes.Train);
         group.MapGet("/{id:guid}/metrics", MetricsAsync).WithName("GetJobMetrics").WithSummary("Loss series and val metrics per snapshot")
-            .WithDescription("Losses per iteration, paged with `after` (the last iteration you have) and `limit`.").ProducesProblem(404);
-        group.MapGet("/{id:guid}/snapshots", SnapshotsAsync).WithName("ListSnapshots").WithSummary("Snapshots of a job").ProducesProblem(404);
+            .WithDescription("Losses per iteration, paged with `after` (the last iteration you have) and `limit`.").ProducesProblem(404)
+            .RequireAuthorization(Scopes.Read);
+        group.MapGet("/{id:guid}/snapshots", SnapshotsAsync).WithName("ListSnapshots").WithSummary("Snapshots of a job").ProducesProblem(404)
+            .RequireAuthorization(Scopes.Read);
         group.MapGet("/{id:guid}/snapshots/{epoch:int}", SnapshotImageAsync).WithName("GetSnapshotImage")
             .WithSummary("Snapshot grid (input | output | target) as PNG").Produces(200, contentType: "image/png").ProducesProblem(404)
-            .WithDescription("    curl -o epoch-0010.png http://localhost:5080/jobs/<id>/snapshots/10");
+            .WithDescription("""    curl -H "Authorization: Bearer $KEY" -o epoch-0010.png http://localhost:5080/jobs/<id>/snapshots/10""")
+            .RequireAuthorization(Scopes.Read);
         return group;
     }
 
-    private static async Task<Results<AcceptedAtRoute<JobAccepted>, ValidationProblem>> StartAsync(
-        TrainJobRequest request, DatasetStore datasets, ModelStore models, JobStore jobs, IBackgroundJobClient queue, CancellationToken cancellationToken)
+    private static async Task<Results<AcceptedAtRoute<JobAccepted>, ValidationProblem, ProblemHttpResult>> StartAsync(
+        TrainJobRequest request, DatasetStore datasets, ModelStore models, JobStore jobs, IBackgroundJobClient queue, ClaimsPrincipal user,
+        IOptions<TrainingLimitsOptions> limits, HttpContext http, CancellationToken cancellationToken)
     {
         var errors = new Dictionary<string, string[]>();
         if (request.DatasetId is null) errors["datasetId"] = ["Give the id of an uploaded dataset."];
@@ -84,17 +94,32 @@ public static partial class JobsApi
             errors["modelName"] = ["Give a model name of 1 to 100 letters, digits, '.', '-' or '_'."];
         var options = request.Options ?? new TrainingRecipe();
         foreach (var (field, message) in options.Validate()) errors[$"options.{field}"] = [message];
+        var caps = limits.Value;
+        if (options.TotalEpochs > caps.MaxEpochs && !errors.ContainsKey("options.epochs"))
+            errors["options.epochs"] = [$"epochs + decayEpochs is {options.TotalEpochs}; this service trains at most {caps.MaxEpochs} (Training:MaxEpochs)."];
+        if (options.CheckpointEvery < caps.MinCheckpointEvery && !errors.ContainsKey("options.checkpointEvery"))
+            errors["options.checkpointEvery"] = [$"Must be at least {caps.MinCheckpointEvery} iterations here (Training:MinCheckpointEvery): each checkpoint writes every weight and optimizer state."];
         Dataset? dataset = request.DatasetId is { } datasetId ? await datasets.FindAsync(datasetId, cancellationToken) : null;
         if (request.DatasetId is not null && dataset is null) errors["datasetId"] = [$"Dataset {request.DatasetId} does not exist."];
         if (dataset is { Width: { } width, Height: { } height } && options.Preprocess == Preprocess.Crop && (width < options.CropSize || height < options.CropSize))
             errors["options.cropSize"] = [$"Preprocess 'crop' needs images of at least {options.CropSize}×{options.CropSize}; this dataset's are {width}×{height}."];
         if (errors.Count > 0) return TypedResults.ValidationProblem(errors);
 
-        var model = await models.GetOrCreateAsync(request.ModelName!, cancellationToken);
+        var caller = user.Subject();
+        var active = await jobs.CountActiveAsync(caller, cancellationToken);
+        if (active >= caps.MaxQueuedJobsPerKey)
+        {
+            http.Response.Headers.RetryAfter = QueueFullRetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return TypedResults.Problem(
+                $"This caller has {active} queued or running jobs; the limit is {caps.MaxQueuedJobsPerKey} (Training:MaxQueuedJobsPerKey). Wait for one to finish or cancel one.",
+                statusCode: 429, title: "Too many queued jobs");
+        }
+        var model = await models.GetOrCreateAsync(request.ModelName!, caller, cancellationToken);
+        user.EnsureMayChange(model.CreatedBy, $"Model '{model.Name}'");
         TrainingJob job;
         try
         {
-            job = await jobs.CreateAsync(model.Id, dataset!.Id, options, cancellationToken);
+            job = await jobs.CreateAsync(model.Id, dataset!.Id, options, caller, cancellationToken);
         }
         catch (NotFoundException e) // deleted between the check and the insert
         {
@@ -109,6 +134,8 @@ public static partial class JobsApi
             await jobs.FinishAsync(job.Id, JobStatus.Failed, "The job could not be queued.", CancellationToken.None);
             throw;
         }
+        // Should this process stop before the next line, the lease watchdog queues the job (never twice: it claims it).
+        await jobs.MarkEnqueuedAsync(job.Id, CancellationToken.None);
         return TypedResults.AcceptedAtRoute(new JobAccepted(job.Id, job.Status, model.Id), "GetJob", new { id = job.Id });
     }
 
@@ -122,16 +149,18 @@ public static partial class JobsApi
     private static async Task<Ok<JobResponse>> GetAsync(Guid id, JobStore jobs, CancellationToken cancellationToken) =>
         TypedResults.Ok(JobResponse.From(await jobs.GetAsync(id, cancellationToken)));
 
-    private static async Task<NoContent> DeleteAsync(Guid id, JobStore jobs, IBlobStore blobs, CancellationToken cancellationToken)
+    private static async Task<NoContent> DeleteAsync(Guid id, JobStore jobs, IBlobStore blobs, ClaimsPrincipal user, CancellationToken cancellationToken)
     {
+        user.EnsureMayChange((await jobs.GetAsync(id, cancellationToken)).CreatedBy, $"Job {id}");
         await jobs.DeleteAsync(id, cancellationToken);
         // Checkpoints and snapshot images; if this fails, the storage sweep removes them later (no row refers to them).
         await blobs.DeletePrefixAsync(BlobKeys.JobPrefix(id), CancellationToken.None);
         return TypedResults.NoContent();
     }
 
-    private static async Task<Accepted<JobResponse>> CancelAsync(Guid id, JobStore jobs, CancellationToken cancellationToken)
+    private static async Task<Accepted<JobResponse>> CancelAsync(Guid id, JobStore jobs, ClaimsPrincipal user, CancellationToken cancellationToken)
     {
+        user.EnsureMayChange((await jobs.GetAsync(id, cancellationToken)).CreatedBy, $"Job {id}");
         var job = await jobs.RequestCancelAsync(id, cancellationToken);
         return TypedResults.Accepted($"/jobs/{id}", JobResponse.From(job));
     }
@@ -167,6 +196,8 @@ public static partial class JobsApi
 
     private static SnapshotResponse ToResponse(Guid jobId, JobSnapshot s) =>
         new(s.Epoch, s.IsFinal, s.Val, s.Test, s.ImageBlobKey is null ? null : $"/jobs/{jobId}/snapshots/{s.Epoch}", s.CreatedAt);
+
+    private const int QueueFullRetryAfterSeconds = 60;
 
     [GeneratedRegex("^[A-Za-z0-9._-]{1,100}$")]
     private static partial Regex ModelName();

@@ -1,7 +1,9 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
+using System.Security.Claims;
 using Pix2Pix.Api.Infrastructure;
+using Pix2Pix.Api.Security;
 using Pix2Pix.Api.Serving;
 using Pix2Pix.Domain.Inference;
 using Pix2Pix.Domain.Service;
@@ -17,7 +19,7 @@ using SixLabors.ImageSharp.PixelFormats;
 
 namespace Pix2Pix.Api.Endpoints;
 
-public sealed record ModelResponse(Guid Id, string Name, int? DefaultVersion, int? LatestVersion, int Versions, DateTimeOffset CreatedAt);
+public sealed record ModelResponse(Guid Id, string Name, int? DefaultVersion, int? LatestVersion, int Versions, DateTimeOffset CreatedAt, string? CreatedBy);
 
 public sealed record VersionResponse(int Version, int Epoch, bool IsFinal, Guid JobId, Guid DatasetId, TrainingRecipe Options,
     QualityMetrics? Metrics, long PackageBytes, string PackageUrl, DateTimeOffset CreatedAt)
@@ -34,35 +36,44 @@ public static class ModelsApi
     public static RouteGroupBuilder MapModelsApi(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/models").WithTags("Models");
-        group.MapGet("/", ListAsync).WithName("ListModels").WithSummary("List models (newest first)");
-        group.MapGet("/{id:guid}", GetAsync).WithName("GetModel").WithSummary("Get a model").ProducesProblem(404);
+        group.MapGet("/", ListAsync).WithName("ListModels").WithSummary("List models (newest first)").RequireAuthorization(Scopes.Read);
+        group.MapGet("/{id:guid}", GetAsync).WithName("GetModel").WithSummary("Get a model").ProducesProblem(404).RequireAuthorization(Scopes.Read);
         group.MapDelete("/{id:guid}", DeleteAsync).WithName("DeleteModel").WithSummary("Delete a model and its versions (409 while a job trains it)")
-            .ProducesProblem(404).ProducesProblem(409);
+            .ProducesProblem(403).ProducesProblem(404).ProducesProblem(409).RequireAuthorization(Scopes.Train);
         group.MapGet("/{id:guid}/versions", VersionsAsync).WithName("ListVersions").WithSummary("Versions of a model: every snapshot and the final result")
-            .ProducesProblem(404);
+            .ProducesProblem(404).RequireAuthorization(Scopes.Read);
         group.MapPut("/{id:guid}/default-version", SetDefaultAsync).WithName("SetDefaultVersion").WithSummary("Choose the version translate uses by default")
-            .WithDescription("""    curl -X PUT -H 'Content-Type: application/json' -d '{"version":3}' http://localhost:5080/models/<id>/default-version""")
-            .ProducesProblem(404);
-        group.MapDelete("/{id:guid}/versions/{version:int}", DeleteVersionAsync).WithName("DeleteVersion").WithSummary("Delete a version").ProducesProblem(404);
+            .WithDescription("""    curl -X PUT -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' -d '{"version":3}' http://localhost:5080/models/<id>/default-version""")
+            .ProducesProblem(403).ProducesProblem(404).RequireAuthorization(Scopes.Train);
+        group.MapDelete("/{id:guid}/versions/{version:int}", DeleteVersionAsync).WithName("DeleteVersion").WithSummary("Delete a version")
+            .ProducesProblem(403).ProducesProblem(404).RequireAuthorization(Scopes.Train);
         group.MapGet("/{id:guid}/versions/{version:int}/package", PackageAsync).WithName("DownloadPackage")
             .WithSummary("Download a version's model package (.safetensors with the manifest in its metadata)")
-            .Produces(200, contentType: ModelPackage.MediaType).ProducesProblem(404);
+            .Produces(200, contentType: ModelPackage.MediaType).ProducesProblem(404).RequireAuthorization(Scopes.Read);
+        var maxImageBytes = app.ServiceProvider.GetRequiredService<IOptions<UploadOptions>>().Value.MaxImageBytes;
         group.MapPost("/{id:guid}/translate", TranslateAsync)
+            .RequireAuthorization(Scopes.Translate)
+            .RequireRateLimiting(SecurityServices.TranslateRate)
+            .WithMetadata(new RequestSizeLimitAttribute(maxImageBytes + MultipartOverhead))
             .DisableAntiforgery()
             // One Accepts: the endpoint's content-type filter takes the last one declared.
             .Accepts<Stream>("image/png", "image/jpeg", "multipart/form-data")
             .Produces(200, contentType: "image/png", additionalContentTypes: ["image/jpeg"])
-            .ProducesValidationProblem().ProducesProblem(404).ProducesProblem(413).ProducesProblem(415).ProducesProblem(503)
+            .ProducesValidationProblem().ProducesProblem(404).ProducesProblem(413).ProducesProblem(415).ProducesProblem(429).ProducesProblem(503)
             .WithName("Translate").WithSummary("Translate an image with a model")
             .WithDescription("""
                 The body is the image: raw `image/png` or `image/jpeg`, or multipart with the image in `file`. Query: `version`
                 (default: the model's default version) and `mode`: `resize` (to the training size and back) or `pad` (reflect-pad,
                 translate at full resolution, crop back). Answers PNG, or JPEG when `Accept: image/jpeg`.
 
-                    curl --data-binary @labels.png -H 'Content-Type: image/png' -o photo.png 'http://localhost:5080/models/<id>/translate?mode=pad'
+                    curl -H "Authorization: Bearer $KEY" --data-binary @labels.png -H 'Content-Type: image/png' -o photo.png \
+                      'http://localhost:5080/models/<id>/translate?mode=pad'
                 """);
         return group;
     }
+
+    /// <summary>Room for the multipart boundaries around an image.</summary>
+    private const long MultipartOverhead = 64 * 1024;
 
     private static async Task<Ok<Page<ModelResponse>>> ListAsync(ModelStore models, [FromQuery] int? offset, [FromQuery] int? limit, CancellationToken cancellationToken)
     {
@@ -76,8 +87,10 @@ public static class ModelsApi
     private static async Task<Ok<ModelResponse>> GetAsync(Guid id, ModelStore models, CancellationToken cancellationToken) =>
         TypedResults.Ok(await ToResponseAsync(await models.GetAsync(id, cancellationToken), models, cancellationToken));
 
-    private static async Task<NoContent> DeleteAsync(Guid id, ModelStore models, IBlobStore blobs, TranslatorCache cache, CancellationToken cancellationToken)
+    private static async Task<NoContent> DeleteAsync(Guid id, ModelStore models, IBlobStore blobs, TranslatorCache cache, ClaimsPrincipal user,
+        CancellationToken cancellationToken)
     {
+        await EnsureMayChangeAsync(user, id, models, cancellationToken);
         await models.DeleteAsync(id, cancellationToken);
         cache.Remove(id);
         await blobs.DeletePrefixAsync(BlobKeys.ModelPrefix(id), CancellationToken.None);
@@ -91,16 +104,20 @@ public static class ModelsApi
         return TypedResults.Ok<IReadOnlyList<VersionResponse>>(versions.Select(VersionResponse.From).ToList());
     }
 
-    private static async Task<Results<Ok<ModelResponse>, ValidationProblem>> SetDefaultAsync(Guid id, DefaultVersionRequest request, ModelStore models, CancellationToken cancellationToken)
+    private static async Task<Results<Ok<ModelResponse>, ValidationProblem>> SetDefaultAsync(Guid id, DefaultVersionRequest request, ModelStore models,
+        ClaimsPrincipal user, CancellationToken cancellationToken)
     {
+        await EnsureMayChangeAsync(user, id, models, cancellationToken);
         if (request.Version is not { } version || version < 1)
             return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["version"] = ["Give the number of an existing version."] });
         await models.SetDefaultVersionAsync(id, version, cancellationToken);
         return TypedResults.Ok(await ToResponseAsync(await models.GetAsync(id, cancellationToken), models, cancellationToken));
     }
 
-    private static async Task<NoContent> DeleteVersionAsync(Guid id, int version, ModelStore models, IBlobStore blobs, TranslatorCache cache, CancellationToken cancellationToken)
+    private static async Task<NoContent> DeleteVersionAsync(Guid id, int version, ModelStore models, IBlobStore blobs, TranslatorCache cache, ClaimsPrincipal user,
+        CancellationToken cancellationToken)
     {
+        await EnsureMayChangeAsync(user, id, models, cancellationToken);
         var key = await models.DeleteVersionAsync(id, version, cancellationToken);
         cache.Remove(id, version);
         await blobs.DeleteAsync(key, CancellationToken.None);
@@ -186,7 +203,7 @@ public static class ModelsApi
     private static async Task<(byte[]? Bytes, IResult? Problem)> ReadImageBytesAsync(HttpRequest request, long maxBytes, CancellationToken cancellationToken)
     {
         var tooLarge = TypedResults.Problem($"The image is larger than the limit of {maxBytes} bytes (Uploads:MaxImageBytes).", statusCode: 413, title: "Request too large");
-        if (request.ContentLength > maxBytes + 64 * 1024) return (null, tooLarge);
+        if (request.ContentLength > maxBytes + MultipartOverhead) return (null, tooLarge);
         Stream source;
         if (request.HasFormContentType)
         {
@@ -222,6 +239,11 @@ public static class ModelsApi
     private static async Task<ModelResponse> ToResponseAsync(Model model, ModelStore models, CancellationToken cancellationToken)
     {
         var versions = await models.VersionsAsync(model.Id, cancellationToken);
-        return new ModelResponse(model.Id, model.Name, model.DefaultVersion ?? versions.LastOrDefault()?.Version, versions.LastOrDefault()?.Version, versions.Count, model.CreatedAt);
+        return new ModelResponse(model.Id, model.Name, model.DefaultVersion ?? versions.LastOrDefault()?.Version, versions.LastOrDefault()?.Version, versions.Count,
+            model.CreatedAt, model.CreatedBy);
     }
+
+    /// <summary>A model changes (deleted, default moved, a version removed) only by the caller that created it, or an admin.</summary>
+    private static async Task EnsureMayChangeAsync(ClaimsPrincipal user, Guid id, ModelStore models, CancellationToken cancellationToken) =>
+        user.EnsureMayChange((await models.GetAsync(id, cancellationToken)).CreatedBy, $"Model {id}");
 }

@@ -18,6 +18,7 @@ public sealed partial class ApiExceptionHandler(
             NotFoundException e => new ProblemDetails { Status = 404, Title = "Not found", Detail = e.Message },
             Serving.ServiceBusyException e => new ProblemDetails { Status = 503, Title = "Busy", Detail = e.Message },
             ConflictException e => new ProblemDetails { Status = 409, Title = "Conflict", Detail = e.Message },
+            Security.ForbiddenException e => new ProblemDetails { Status = 403, Title = "Forbidden", Detail = e.Message },
             DatasetException e => new ValidationProblemDetails(new Dictionary<string, string[]> { [e.File ?? "file"] = [e.Message] })
             {
                 Status = 400, Title = "The dataset is not valid", Detail = e.Message,

@@ -17,18 +17,50 @@ public static class SwaggerSetup
             Description = """
                 Train pix2pix image-to-image models on your paired images and translate with them.
 
+                Every endpoint needs an API key (`Authorization: Bearer <key>` or `X-Api-Key: <key>`) with the scope it names
+                (`read`, `translate`, `train`, `admin`); a fresh embedded install writes an admin key to `data/admin.key`.
+                Use **Authorize** above to call the endpoints from this page.
+
                 The main flow with curl (embedded mode on http://localhost:5080):
 
-                    curl -F file=@facades.zip -F name=facades http://localhost:5080/datasets
-                    curl -H 'Content-Type: application/json' -d '{"datasetId":"<id>","modelName":"facades","options":{"direction":"BtoA","epochs":5,"decayEpochs":5}}' http://localhost:5080/jobs/train
-                    curl http://localhost:5080/jobs/<jobId>
-                    curl -o epoch-0010.png http://localhost:5080/jobs/<jobId>/snapshots/10
-                    curl --data-binary @labels.png -H 'Content-Type: image/png' -o photo.png 'http://localhost:5080/models/<modelId>/translate?mode=pad'
+                    KEY=$(cat data/admin.key); AUTH="Authorization: Bearer $KEY"
+                    curl -H "$AUTH" -F file=@facades.zip -F name=facades http://localhost:5080/datasets
+                    curl -H "$AUTH" -H 'Content-Type: application/json' -d '{"datasetId":"<id>","modelName":"facades","options":{"direction":"BtoA","epochs":5,"decayEpochs":5}}' http://localhost:5080/jobs/train
+                    curl -H "$AUTH" http://localhost:5080/jobs/<jobId>
+                    curl -H "$AUTH" -o epoch-0010.png http://localhost:5080/jobs/<jobId>/snapshots/10
+                    curl -H "$AUTH" --data-binary @labels.png -H 'Content-Type: image/png' -o photo.png 'http://localhost:5080/models/<modelId>/translate?mode=pad'
                 """,
         });
+        options.AddSecurityDefinition(SecurityScheme, new OpenApiSecurityScheme
+        {
+            Type = SecuritySchemeType.Http,
+            Scheme = "bearer",
+            Description = "An API key (p2p_...), or an OIDC access token where Auth:Jwt is configured.",
+        });
+        options.OperationFilter<ScopeOperationFilter>();
         // The API's own docs and the engine's (the recipe's fields are documented where they are defined).
         foreach (var xml in Directory.EnumerateFiles(AppContext.BaseDirectory, "Pix2Pix.*.xml")) options.IncludeXmlComments(xml);
         options.SchemaFilter<RecipeDefaultsSchemaFilter>();
+    }
+
+    public const string SecurityScheme = "Bearer";
+
+    /// <summary>
+    /// Each operation names the scope its endpoint requires (the policy of its authorization metadata) as its security
+    /// requirement, so that the document tells clients, and the endpoint walk in the tests checks, what each one needs.
+    /// </summary>
+    private sealed class ScopeOperationFilter : IOperationFilter
+    {
+        public void Apply(OpenApiOperation operation, OperationFilterContext context)
+        {
+            var metadata = context.ApiDescription.ActionDescriptor.EndpointMetadata;
+            if (metadata.OfType<Microsoft.AspNetCore.Authorization.IAllowAnonymous>().Any()) return;
+            var scopes = metadata.OfType<Microsoft.AspNetCore.Authorization.IAuthorizeData>().Select(data => data.Policy).OfType<string>().Distinct().ToList();
+            operation.Security = [new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(SecurityScheme, context.Document)] = scopes }];
+            operation.Responses ??= [];
+            operation.Responses.TryAdd("401", new OpenApiResponse { Description = "No valid API key, token or session." });
+            if (scopes.Count > 0) operation.Responses.TryAdd("403", new OpenApiResponse { Description = $"The caller lacks the {string.Join(" or ", scopes)} scope." });
+        }
     }
 
     /// <summary>

@@ -33,6 +33,8 @@ public static class DatasetArchive
     {
         Directory.CreateDirectory(targetDirectory);
         var target = Path.GetFullPath(targetDirectory) + Path.DirectorySeparatorChar;
+        if (ZipEndRecord.DeclaredEntries(zip) is { } declaredEntries && declaredEntries > limits.MaxEntries)
+            throw new DatasetException($"The archive declares {declaredEntries} entries; the limit is {limits.MaxEntries}.");
         ZipArchive archive;
         try
         {

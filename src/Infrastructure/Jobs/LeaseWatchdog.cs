@@ -8,10 +8,11 @@ namespace Pix2Pix.Infrastructure.Jobs;
 
 /// <summary>
 /// Runs in every process: queues again the jobs whose worker stopped renewing its lease (killed, node lost), so
-/// they resume from their checkpoint without waiting for the queue storage to notice.
+/// they resume from their checkpoint without waiting for the queue storage to notice, and the jobs whose creator
+/// stopped between writing the row and queueing it.
 /// </summary>
 public sealed class LeaseWatchdog(
-    JobLeaseStore leases, IBackgroundJobClient queue, IOptions<WorkerOptions> options, TimeProvider time, ILogger<LeaseWatchdog> logger)
+    JobLeaseStore leases, JobStore jobs, IBackgroundJobClient queue, IOptions<WorkerOptions> options, TimeProvider time, ILogger<LeaseWatchdog> logger)
     : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -22,6 +23,7 @@ public sealed class LeaseWatchdog(
             try
             {
                 await RequeueSilentJobsAsync(stoppingToken);
+                await EnqueueStrandedJobsAsync(stoppingToken);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
@@ -37,6 +39,18 @@ public sealed class LeaseWatchdog(
         foreach (var jobId in jobIds)
         {
             logger.LogWarning("Job {JobId}: its worker stopped renewing the lease; queued again", jobId);
+            queue.EnqueueTraining(jobId);
+        }
+        return jobIds;
+    }
+
+    /// <summary>Queues each job that was written but never queued (its creator stopped in between), once.</summary>
+    public async Task<IReadOnlyList<Guid>> EnqueueStrandedJobsAsync(CancellationToken cancellationToken)
+    {
+        var jobIds = await jobs.ClaimStrandedAsync(options.Value.LeaseDuration, cancellationToken);
+        foreach (var jobId in jobIds)
+        {
+            logger.LogWarning("Job {JobId}: created but never queued; queued now", jobId);
             queue.EnqueueTraining(jobId);
         }
         return jobIds;
