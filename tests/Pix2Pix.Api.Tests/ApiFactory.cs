@@ -4,6 +4,8 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Pix2Pix.Api.Tests;
 
@@ -11,9 +13,11 @@ namespace Pix2Pix.Api.Tests;
 public sealed class ApiFactory : WebApplicationFactory<Program>
 {
     private readonly Dictionary<string, string?> settings;
+    private readonly Action<IServiceCollection>? services;
 
-    public ApiFactory(Dictionary<string, string?>? settings = null, string? dataDirectory = null)
+    public ApiFactory(Dictionary<string, string?>? settings = null, string? dataDirectory = null, Action<IServiceCollection>? services = null)
     {
+        this.services = services;
         DataDirectory = dataDirectory ?? Path.Combine(Path.GetTempPath(), "pix2pix-api-tests", Guid.NewGuid().ToString("N"));
         this.settings = new Dictionary<string, string?>
         {
@@ -46,5 +50,6 @@ public sealed class ApiFactory : WebApplicationFactory<Program>
     {
         builder.UseEnvironment("Testing");
         foreach (var (key, value) in settings) builder.UseSetting(key, value);
+        if (services is not null) builder.ConfigureTestServices(services);
     }
 }

@@ -12,42 +12,10 @@ namespace Pix2Pix.Api.Tests;
 /// What users of the service rely on, run against each deployment shape: embedded (SQLite + folder) and
 /// cluster (real PostgreSQL + real S3). Each test gets its own app, database and blob space.
 /// </summary>
-public abstract class ServiceBehaviour : IAsyncLifetime
+public abstract class ServiceBehaviour : AppTests
 {
-    private readonly List<ApiFactory> factories = [];
-
-    /// <summary>Settings that point a new app at this suite's database and blob store (fresh per test).</summary>
-    protected abstract Task<Dictionary<string, string?>> StorageSettingsAsync();
-
-    private Dictionary<string, string?> storage = [];
-
-    public async Task InitializeAsync() => storage = await StorageSettingsAsync();
-
-    public Task DisposeAsync()
-    {
-        foreach (var factory in factories) factory.Dispose();
-        return Task.CompletedTask;
-    }
-
-    protected ApiFactory App(Dictionary<string, string?>? settings = null, string? dataDirectory = null)
-    {
-        var all = new Dictionary<string, string?>(storage);
-        foreach (var (key, value) in settings ?? []) all[key] = value;
-        var factory = new ApiFactory(all, dataDirectory);
-        factories.Add(factory);
-        return factory;
-    }
-
     private static async Task<IReadOnlyList<string>> BlobsAsync(ApiFactory app, string prefix = "") =>
         (await app.Services.GetRequiredService<IBlobStore>().ListAsync(prefix)).Select(b => b.Key).ToList();
-
-    private static async Task<JsonObject> ProblemAsync(HttpResponseMessage response, HttpStatusCode expected)
-    {
-        var body = await response.Content.ReadAsStringAsync();
-        Assert.True(expected == response.StatusCode, $"expected {(int)expected}, got {(int)response.StatusCode}: {body}");
-        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
-        return JsonNode.Parse(body)!.AsObject();
-    }
 
     [Fact]
     public async Task Upload_AlignedZip_CreatedWithItsSummaryAndListed()

@@ -23,6 +23,32 @@ public class DataTests
         Assert.All(dataset.TrainSplit.Pairs, p => Assert.Equal((32, 32), (p.Width, p.Height)));
     }
 
+    [Theory]
+    [InlineData(5)]
+    [InlineData(70_000)] // past 65535: the count lives in the ZIP64 end record
+    public void ZipEndRecord_ReadsTheDeclaredEntryCountFromTheEnd(int entries)
+    {
+        using var buffer = new MemoryStream();
+        using (var zip = new System.IO.Compression.ZipArchive(buffer, System.IO.Compression.ZipArchiveMode.Create, leaveOpen: true))
+            for (int i = 0; i < entries; i++) zip.CreateEntry($"e{i}", System.IO.Compression.CompressionLevel.NoCompression);
+        buffer.Position = 3;
+
+        Assert.Equal(entries, ZipEndRecord.DeclaredEntries(buffer));
+        Assert.Equal(3, buffer.Position);
+        Assert.Null(ZipEndRecord.DeclaredEntries(new MemoryStream("not a zip at all, just some text"u8.ToArray())));
+    }
+
+    [Fact]
+    public void ExtractAndValidate_MoreEntriesThanAllowed_RefusedFromTheEndRecordBeforeListing()
+    {
+        var zip = new MemoryStream(TestArchives.Entries(Enumerable.Range(0, 12).Select(i => ($"train/{i}.txt", new byte[1])).ToArray()));
+
+        var error = Assert.Throws<DatasetException>(() =>
+            DatasetArchive.ExtractAndValidate(zip, SyntheticDataset.CreateTempDirectory(), new ArchiveLimits { MaxEntries = 10 }));
+
+        Assert.Contains("declares 12 entries", error.Message);
+    }
+
     [Fact]
     public void Open_PairedFolders_MatchesFilesByName()
     {

@@ -86,6 +86,26 @@ public sealed class JobLeaseTests
     }
 
     [Fact]
+    public async Task Watchdog_JobWrittenButNeverQueued_QueuedOnceAfterTheGrace_QueuedJobsLeftAlone()
+    {
+        await using var harness = await Harness.StartAsync();
+        var stranded = await harness.AddJobAsync(); // its creator stopped before queueing it
+        var queuedNormally = await harness.AddJobAsync();
+        await harness.Jobs.MarkEnqueuedAsync(queuedNormally.Id);
+        var queue = new RecordingQueue();
+        var watchdog = harness.Watchdog(queue);
+
+        Assert.Empty(await watchdog.EnqueueStrandedJobsAsync(CancellationToken.None)); // its creator may still be about to queue it
+        harness.Time.Advance(Duration + TimeSpan.FromSeconds(1));
+        var first = await watchdog.EnqueueStrandedJobsAsync(CancellationToken.None);
+        var second = await watchdog.EnqueueStrandedJobsAsync(CancellationToken.None);
+
+        Assert.Equal([stranded.Id], first);
+        Assert.Empty(second);
+        Assert.Equal(stranded.Id, Assert.Single(queue.Created).Args[0]);
+    }
+
+    [Fact]
     public async Task Job_StoredInTheFormatBeforeTheRecipeType_Loads()
     {
         await using var harness = await Harness.StartAsync();

@@ -97,7 +97,8 @@ public static class DatasetsApi
                     if (disposition.Name.Value == "file" && disposition.IsFileDisposition() && size is null)
                     {
                         fileName = disposition.FileNameStar.Value ?? disposition.FileName.Value;
-                        await using var target = File.Create(archive);
+                        // Unbuffered: what arrived is on disk, and the copy's own buffer is large.
+                        await using var target = new FileStream(archive, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 0);
                         size = await CopyAtMostAsync(section.Body, target, limits.MaxDatasetBytes, cancellationToken);
                         if (size < 0) return TooLarge(limits.MaxDatasetBytes);
                     }

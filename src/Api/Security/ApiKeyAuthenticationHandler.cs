@@ -9,15 +9,17 @@ public sealed class ApiKeyAuthenticationHandler(IOptionsMonitor<AuthenticationSc
     ApiKeyValidator validator) : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
     public const string SchemeName = "ApiKey", HeaderName = "X-Api-Key";
+    internal const string FailureItem = "pix2pix.authentication-failure";
 
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
         var key = PresentedKey(Request);
         if (key is null) return AuthenticateResult.NoResult();
         var caller = await validator.AuthenticateAsync(key, SchemeName, Context.RequestAborted);
-        return caller is null
-            ? AuthenticateResult.Fail("The API key is not valid: unknown, expired or revoked.")
-            : AuthenticateResult.Success(new AuthenticationTicket(caller, SchemeName));
+        if (caller is not null) return AuthenticateResult.Success(new AuthenticationTicket(caller, SchemeName));
+        const string failure = "The API key is not valid: unknown, expired or revoked.";
+        Context.Items[FailureItem] = failure; // for the 401's detail: the authorization middleware only sees "no caller"
+        return AuthenticateResult.Fail(failure);
     }
 
     protected override Task HandleChallengeAsync(AuthenticationProperties properties)

@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Authorization.Policy;
 using Microsoft.AspNetCore.Cors.Infrastructure;
+using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.HttpOverrides;
 using Microsoft.AspNetCore.Mvc;
@@ -93,6 +94,10 @@ public static class SecurityServices
             .AddPolicy(Scopes.Admin, policy => policy.RequireAuthenticatedUser().RequireClaim(Caller.ScopeClaim, Scopes.Admin));
         services.AddSingleton<IAuthorizationMiddlewareResultHandler, ProblemAuthorizationResultHandler>();
 
+        // Sessions and antiforgery tokens are signed with keys every replica shares, kept in the database.
+        services.AddDataProtection().SetApplicationName("Pix2Pix.Service");
+        services.AddOptions<Microsoft.AspNetCore.DataProtection.KeyManagement.KeyManagementOptions>().Configure<Database>((keys, database) =>
+            keys.XmlRepository = new DataProtectionKeyStore(database));
         services.AddAntiforgery(o =>
         {
             o.HeaderName = AntiforgeryHeader;
@@ -261,7 +266,7 @@ internal sealed class ProblemAuthorizationResultHandler : IAuthorizationMiddlewa
                 context.Response.Redirect($"/auth/signin?returnUrl={Uri.EscapeDataString(context.Request.PathBase + context.Request.Path + context.Request.QueryString)}");
                 return;
             }
-            var failure = context.Features.Get<IAuthenticateResultFeature>()?.AuthenticateResult?.Failure?.Message;
+            var failure = context.Items[ApiKeyAuthenticationHandler.FailureItem] as string;
             context.Response.Headers.WWWAuthenticate = "Bearer";
             await SecurityServices.WriteProblemAsync(context, 401, "Unauthorized",
                 failure ?? $"Send an API key: 'Authorization: Bearer <key>' or '{ApiKeyAuthenticationHandler.HeaderName}: <key>'.");

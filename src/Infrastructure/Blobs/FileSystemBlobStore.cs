@@ -51,7 +51,7 @@ public sealed class FileSystemBlobStore : IBlobStore
     {
         var path = PathOf(prefix.TrimEnd('/'));
         if (Directory.Exists(path)) Directory.Delete(path, recursive: true);
-        else File.Delete(path);
+        else if (File.Exists(path)) File.Delete(path); // nothing under the prefix (a job that never wrote a blob)
         return Task.CompletedTask;
     }
 

@@ -148,5 +148,12 @@ public static class Migrations
             UPDATE jobs SET enqueued_at = created_at;
             CREATE INDEX jobs_by_creator_status ON jobs (created_by, status);
             """),
+        (5, """
+            CREATE TABLE data_protection_keys (
+                name TEXT PRIMARY KEY,
+                xml TEXT NOT NULL,
+                created_at BIGINT NOT NULL
+            );
+            """),
     ];
 }
