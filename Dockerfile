@@ -20,11 +20,13 @@ RUN apt-get update \
 ENV LD_PRELOAD=libjemalloc.so.2 \
     MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1 \
     ASPNETCORE_HTTP_PORTS=8080 \
+    Management__Urls=http://+:9464 \
     Storage__DataDirectory=/data \
     Logging__Console__FormatterName=json \
     Logging__Console__FormatterOptions__IncludeScopes=true
 WORKDIR /app
-EXPOSE 8080
+# 8080: the service and the probes; 9464: /metrics and the probes only (Management__Urls), never published.
+EXPOSE 8080 9464
 HEALTHCHECK --interval=30s --timeout=5s --retries=5 CMD curl -fsS http://localhost:8080/healthz/live || exit 1
 
 FROM runtime AS worker
