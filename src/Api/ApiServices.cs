@@ -1,7 +1,6 @@
 using Hangfire;
 using Hangfire.Dashboard;
 using Microsoft.AspNetCore.Http.Features;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
 using Pix2Pix.Api.Infrastructure;
 using Pix2Pix.Api.Security;

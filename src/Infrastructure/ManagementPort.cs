@@ -36,7 +36,8 @@ public static class ManagementPort
             var path = context.Request.Path;
             bool operational = path.StartsWithSegments("/metrics") || path.StartsWithSegments("/healthz");
             bool onManagementPort = ports.Contains(context.Connection.LocalPort);
-            if (onManagementPort != operational && (onManagementPort || path.StartsWithSegments("/metrics")))
+            bool refused = onManagementPort ? !operational : path.StartsWithSegments("/metrics");
+            if (refused)
             {
                 context.Response.StatusCode = StatusCodes.Status404NotFound;
                 return;

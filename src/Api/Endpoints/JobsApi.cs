@@ -1,7 +1,7 @@
+using System.Security.Claims;
 using System.Text.RegularExpressions;
 using Hangfire;
 using Microsoft.AspNetCore.Http.HttpResults;
-using System.Security.Claims;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
 using Pix2Pix.Api.Security;
