@@ -107,9 +107,8 @@ public class InferenceTests
         using var original = generator;
         using var pth = new MemoryStream();
         original.save_py(pth, leaveOpen: true); // a pickled state_dict, as torch.save(net.state_dict()) writes
-        pth.Position = 0;
         using var imported = new MemoryStream();
-        ModelPackage.ImportPytorchStateDict(pth, Manifest, imported);
+        ModelPackage.Import(pth.ToArray(), Manifest, imported);
 
         Assert.Equal(package, imported.ToArray());
     }

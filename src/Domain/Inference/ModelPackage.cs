@@ -108,21 +108,32 @@ public static class ModelPackage
     }
 
     /// <summary>
-    /// Builds a package from a generator state_dict saved by the reference implementation (<c>latest_net_G.pth</c>,
-    /// a PyTorch pickle) and the manifest describing it. The pickle is read by PyBridge's unpickler, which rebuilds
-    /// only tensors and dictionaries and runs no code from the file.
+    /// Builds a package from a generator's weights as users bring them (<see cref="StateDictFile"/>: the reference
+    /// implementation's <c>latest_net_G.pth</c>, or a .safetensors) and the manifest describing the generator. Weights
+    /// that do not fit it answer a <see cref="ModelImportException"/> naming the first missing, unexpected or misshapen key.
     /// </summary>
-    public static void ImportPytorchStateDict(Stream pth, ModelManifest manifest, Stream destination)
+    public static void Import(byte[] file, ModelManifest manifest, Stream destination)
     {
-        using var generator = NetworkFactory.CreateGeneratorForLoading(manifest.ToNetworkOptions());
+        var weights = StateDictFile.Read(file);
         try
         {
-            generator.load_py(pth, strict: true);
+            using var generator = NetworkFactory.CreateGeneratorForLoading(manifest.ToNetworkOptions());
+            var expected = generator.state_dict();
+            if (expected.Keys.FirstOrDefault(key => !weights.ContainsKey(key)) is { } missing)
+                throw new ModelImportException($"The weights have no '{missing}', which a {manifest.Generator} generator with these settings needs.");
+            if (weights.Keys.FirstOrDefault(key => !expected.ContainsKey(key)) is { } unexpected)
+                throw new ModelImportException($"The weights have '{unexpected}', which a {manifest.Generator} generator with these settings does not have.");
+            foreach (var (key, tensor) in expected)
+                if (!weights[key].shape.SequenceEqual(tensor.shape))
+                    throw new ModelImportException(
+                        $"'{key}' is [{string.Join(", ", weights[key].shape)}] in the file; a {manifest.Generator} generator with these settings has [{string.Join(", ", tensor.shape)}].");
+            using (no_grad())
+                foreach (var (key, tensor) in expected) tensor.copy_(weights[key].to(tensor.dtype));
+            Save(generator, manifest, destination);
         }
-        catch (Exception e) when (e is not OutOfMemoryException)
+        finally
         {
-            throw new InvalidDataException($"The file is not a state_dict of a {manifest.Generator} generator with these settings: {e.Message}", e);
+            foreach (var tensor in weights.Values) tensor.Dispose();
         }
-        Save(generator, manifest, destination);
     }
 }
