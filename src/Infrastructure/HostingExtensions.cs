@@ -42,7 +42,7 @@ public static class HostingExtensions
             .ValidateOnStart();
         services.AddOptions<UploadOptions>().BindConfiguration(UploadOptions.Section)
             .Validate(o => o.MaxDatasetBytes > 0 && o.MaxImageBytes > 0 && o.MaxImagePixels > 0 && o.MaxImageSide > 0 && o.MaxArchiveEntries > 0
-                && o.MaxUncompressedBytes > 0 && o.MaxConcurrent > 0, "Uploads limits must be positive.")
+                && o.MaxUncompressedBytes > 0 && o.MaxConcurrent > 0 && o.MaxModelBytes > 0, "Uploads limits must be positive.")
             .ValidateOnStart();
         services.AddOptions<ManagementOptions>().BindConfiguration(ManagementOptions.Section)
             .Validate(o => o.KnownProxies.All(proxy => System.Net.IPAddress.TryParse(proxy, out _)), "Management:KnownProxies must be IP addresses.")

@@ -22,6 +22,9 @@ public sealed class UploadOptions
     public long MaxImagePixels { get; set; } = 4096L * 4096;
     public int MaxImageSide { get; set; } = 8192;
 
+    /// <summary>Largest weights file <c>POST /models/import</c> accepts (a unet_256 .pth is about 218 MB).</summary>
+    public long MaxModelBytes { get; set; } = 1024L * 1024 * 1024;
+
     /// <summary>Dataset uploads one process receives at once; beyond it 503 with Retry-After.</summary>
     public int MaxConcurrent { get; set; } = 2;
 

@@ -14,11 +14,11 @@ namespace Pix2Pix.Api.Endpoints;
 
 public sealed record DatasetSplits(int Train, int Val, int Test);
 
-public sealed record DatasetResponse(Guid Id, string Name, DatasetLayout Layout, DatasetSplits Splits, int? Width, int? Height, long SizeBytes, DateTimeOffset CreatedAt,
-    string? CreatedBy)
+public sealed record DatasetResponse(Guid Id, string Name, DatasetLayout Layout, DatasetSplits Splits, int? Width, int? Height, long SizeBytes, string? Sha256,
+    DateTimeOffset CreatedAt, string? CreatedBy)
 {
     public static DatasetResponse From(Dataset d) =>
-        new(d.Id, d.Name, d.Layout, new DatasetSplits(d.Train, d.Val, d.Test), d.Width, d.Height, d.SizeBytes, d.CreatedAt, d.CreatedBy);
+        new(d.Id, d.Name, d.Layout, new DatasetSplits(d.Train, d.Val, d.Test), d.Width, d.Height, d.SizeBytes, d.Sha256, d.CreatedAt, d.CreatedBy);
 }
 
 /// <summary>The multipart form of <c>POST /datasets</c>.</summary>
@@ -85,7 +85,7 @@ public static class DatasetsApi
         try
         {
             Directory.CreateDirectory(staging);
-            string? name = null, fileName = null;
+            string? name = null, fileName = null, sha256 = null;
             long? size = null;
             try
             {
@@ -99,7 +99,7 @@ public static class DatasetsApi
                         fileName = disposition.FileNameStar.Value ?? disposition.FileName.Value;
                         // Unbuffered: what arrived is on disk, and the copy's own buffer is large.
                         await using var target = new FileStream(archive, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 0);
-                        size = await CopyAtMostAsync(section.Body, target, limits.MaxDatasetBytes, cancellationToken);
+                        (size, sha256) = await CopyAtMostAsync(section.Body, target, limits.MaxDatasetBytes, cancellationToken);
                         if (size < 0) return TooLarge(limits.MaxDatasetBytes);
                     }
                     else if (disposition.Name.Value == "name" && disposition.IsFormDisposition())
@@ -128,7 +128,7 @@ public static class DatasetsApi
             }, cancellationToken);
 
             var dataset = new Dataset(id, name, summary.Layout, summary.Train, summary.Val, summary.Test, summary.Width, summary.Height,
-                size.Value, BlobKeys.Dataset(id), time.GetUtcNow(), user.Subject());
+                size.Value, BlobKeys.Dataset(id), time.GetUtcNow(), user.Subject(), sha256);
             await blobs.PutFileAsync(dataset.BlobKey, archive, "application/zip", cancellationToken);
             try
             {
@@ -170,19 +170,24 @@ public static class DatasetsApi
 
     private const int MaxNameLength = 200;
 
-    /// <summary>Copies until the end of <paramref name="source"/>; -1 as soon as it holds more than <paramref name="limit"/> bytes.</summary>
-    private static async Task<long> CopyAtMostAsync(Stream source, Stream target, long limit, CancellationToken cancellationToken)
+    /// <summary>
+    /// Copies until the end of <paramref name="source"/>, hashing what passes (SHA-256, hex); a size of -1 as soon as
+    /// it holds more than <paramref name="limit"/> bytes.
+    /// </summary>
+    internal static async Task<(long Size, string Sha256)> CopyAtMostAsync(Stream source, Stream target, long limit, CancellationToken cancellationToken)
     {
+        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
         var buffer = new byte[81920];
         long total = 0;
         int read;
         while ((read = await source.ReadAsync(buffer, cancellationToken)) > 0)
         {
             total += read;
-            if (total > limit) return -1;
+            if (total > limit) return (-1, "");
+            hash.AppendData(buffer, 0, read);
             await target.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
         }
-        return total;
+        return (total, Convert.ToHexStringLower(hash.GetHashAndReset()));
     }
 
     private static ProblemHttpResult TooLarge(long limit) =>

@@ -17,7 +17,8 @@ namespace Pix2Pix.Api.Endpoints;
 /// <param name="DatasetId">The dataset to train on.</param>
 /// <param name="ModelName">The model the versions go to; created when it does not exist.</param>
 /// <param name="Options">The recipe; every field optional, defaults are the paper's.</param>
-public sealed record TrainJobRequest(Guid? DatasetId, string? ModelName, TrainingRecipe? Options);
+/// <param name="Promote">Make the job's final version the model's default (a model's first version is its default anyway).</param>
+public sealed record TrainJobRequest(Guid? DatasetId, string? ModelName, TrainingRecipe? Options, bool? Promote = null);
 
 public sealed record JobAccepted(Guid Id, JobStatus Status, Guid ModelId);
 
@@ -26,7 +27,8 @@ public sealed record LossesResponse(double GGan, double GL1, double DReal, doubl
 public sealed record JobResponse(
     Guid Id, JobStatus Status, Guid ModelId, Guid DatasetId, int Epoch, int TotalEpochs, long Iteration, long TotalIterations,
     double Progress, double? EtaSeconds, double? LearningRate, LossesResponse? Losses, double? ImagesPerSecond, bool CancelRequested,
-    string? Error, int Attempts, DateTimeOffset CreatedAt, DateTimeOffset? StartedAt, DateTimeOffset? FinishedAt, string? CreatedBy, TrainingRecipe Options)
+    string? Error, int Attempts, DateTimeOffset CreatedAt, DateTimeOffset? StartedAt, DateTimeOffset? FinishedAt, string? CreatedBy, bool Promote,
+    TrainingRecipe Options)
 {
     public static JobResponse From(TrainingJob job)
     {
@@ -36,7 +38,7 @@ public sealed record JobResponse(
         return new JobResponse(job.Id, job.Status, job.ModelId, job.DatasetId, job.Epoch, job.TotalEpochs, job.Iteration, job.TotalIterations,
             job.Progress, eta, job.LearningRate,
             job.Losses is { } l ? new LossesResponse(l.GeneratorGan, l.GeneratorL1, l.DiscriminatorReal, l.DiscriminatorFake) : null,
-            job.ImagesPerSecond, job.CancelRequested, job.Error, job.Attempts, job.CreatedAt, job.StartedAt, job.FinishedAt, job.CreatedBy, job.Recipe);
+            job.ImagesPerSecond, job.CancelRequested, job.Error, job.Attempts, job.CreatedAt, job.StartedAt, job.FinishedAt, job.CreatedBy, job.Promote, job.Recipe);
     }
 }
 
@@ -119,7 +121,7 @@ public static partial class JobsApi
         TrainingJob job;
         try
         {
-            job = await jobs.CreateAsync(model.Id, dataset!.Id, options, caller, cancellationToken);
+            job = await jobs.CreateAsync(model.Id, dataset!.Id, options, caller, request.Promote == true, cancellationToken);
         }
         catch (NotFoundException e) // deleted between the check and the insert
         {
@@ -198,6 +200,8 @@ public static partial class JobsApi
         new(s.Epoch, s.IsFinal, s.Val, s.Test, s.ImageBlobKey is null ? null : $"/jobs/{jobId}/snapshots/{s.Epoch}", s.CreatedAt);
 
     private const int QueueFullRetryAfterSeconds = 60;
+
+    internal static bool IsModelName(string? name) => !string.IsNullOrWhiteSpace(name) && ModelName().IsMatch(name);
 
     [GeneratedRegex("^[A-Za-z0-9._-]{1,100}$")]
     private static partial Regex ModelName();

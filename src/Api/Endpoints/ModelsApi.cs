@@ -21,11 +21,53 @@ namespace Pix2Pix.Api.Endpoints;
 
 public sealed record ModelResponse(Guid Id, string Name, int? DefaultVersion, int? LatestVersion, int Versions, DateTimeOffset CreatedAt, string? CreatedBy);
 
-public sealed record VersionResponse(int Version, int Epoch, bool IsFinal, Guid JobId, Guid DatasetId, TrainingRecipe Options,
-    QualityMetrics? Metrics, long PackageBytes, string PackageUrl, DateTimeOffset CreatedAt)
+/// <summary>A version with its lineage: where its weights come from and what they scored.</summary>
+/// <param name="Version">Its number: from a counter per model, never given twice (not even after a delete).</param>
+/// <param name="IsDefault">Whether translate uses it when no version is named.</param>
+/// <param name="Source"><c>training</c> (a job's snapshot or final result) or <c>import</c>.</param>
+/// <param name="Epoch">The epoch of the weights (0 for imports).</param>
+/// <param name="IsFinal">The job's last epoch (or an import).</param>
+/// <param name="JobId">The job that trained it (null for imports).</param>
+/// <param name="DatasetId">The dataset it was trained on (null for imports).</param>
+/// <param name="DatasetSha256">SHA-256 of that dataset's archive as uploaded.</param>
+/// <param name="ImportedFileSha256">SHA-256 of the imported weights file.</param>
+/// <param name="Options">The recipe (for imports: the manifest given).</param>
+/// <param name="Metrics">Validation metrics at this epoch.</param>
+/// <param name="TestMetrics">Test metrics (final versions of datasets with a test split).</param>
+/// <param name="PackageBytes">Size of the package.</param>
+/// <param name="PackageSha256">SHA-256 of the package, checked whenever it is loaded.</param>
+/// <param name="PackageUrl">Where to download the package.</param>
+/// <param name="CreatedBy">The caller whose job or import made it.</param>
+/// <param name="CreatedAt">When it was recorded.</param>
+public sealed record VersionResponse(int Version, bool IsDefault, string Source, int Epoch, bool IsFinal, Guid? JobId, Guid? DatasetId, string? DatasetSha256,
+    string? ImportedFileSha256, TrainingRecipe Options, QualityMetrics? Metrics, QualityMetrics? TestMetrics, long PackageBytes, string? PackageSha256,
+    string PackageUrl, string? CreatedBy, DateTimeOffset CreatedAt)
 {
-    public static VersionResponse From(ModelVersion v) => new(v.Version, v.Epoch, v.IsFinal, v.JobId, v.DatasetId, v.Recipe, v.Metrics,
-        v.PackageBytes, $"/models/{v.ModelId}/versions/{v.Version}/package", v.CreatedAt);
+    public static VersionResponse From(ModelVersion v, int? defaultVersion) => new(v.Version, v.Version == defaultVersion, v.Source, v.Epoch, v.IsFinal,
+        v.JobId, v.DatasetId, v.DatasetSha256, v.ImportedFileSha256, v.Recipe, v.Metrics, v.TestMetrics, v.PackageBytes, v.PackageSha256,
+        $"/models/{v.ModelId}/versions/{v.Version}/package", v.CreatedBy, v.CreatedAt);
+}
+
+/// <summary>Answer of <c>POST /models/import</c>.</summary>
+public sealed record ImportedVersion(Guid ModelId, int Version, bool IsDefault, string PackageSha256);
+
+/// <summary>The multipart form of <c>POST /models/import</c>.</summary>
+public sealed class ModelImportForm
+{
+    /// <summary>The generator's weights: a .pth as torch.save(net.state_dict(), path) writes it (zip or legacy format), or a .safetensors.</summary>
+    public IFormFile? File { get; set; }
+
+    /// <summary>The model the version goes to (created when it does not exist).</summary>
+    public string? Name { get; set; }
+
+    /// <summary>
+    /// JSON with the architecture and preprocessing, named as in <c>options</c> of <c>POST /jobs/train</c>: generator,
+    /// generatorFilters, norm, dropout, inputChannels, outputChannels, direction, loadSize, cropSize, preprocess, inferenceMode.
+    /// </summary>
+    public string? Manifest { get; set; }
+
+    /// <summary>true: the imported version becomes the default (a new model's first version is anyway).</summary>
+    public bool? Promote { get; set; }
 }
 
 /// <summary>Body of <c>PUT /models/{id}/default-version</c>.</summary>
@@ -42,11 +84,30 @@ public static class ModelsApi
             .ProducesProblem(403).ProducesProblem(404).ProducesProblem(409).RequireAuthorization(Scopes.Train);
         group.MapGet("/{id:guid}/versions", VersionsAsync).WithName("ListVersions").WithSummary("Versions of a model: every snapshot and the final result")
             .ProducesProblem(404).RequireAuthorization(Scopes.Read);
+        var maxModelBytes = app.ServiceProvider.GetRequiredService<IOptions<UploadOptions>>().Value.MaxModelBytes;
+        group.MapPost("/import", ImportAsync).WithName("ImportModel").WithSummary("Import a PyTorch generator as a new version")
+            .RequireAuthorization(Scopes.Train)
+            .RequireRateLimiting(SecurityServices.TrainRate)
+            .WithMetadata(new RequestSizeLimitAttribute(maxModelBytes + MultipartOverhead))
+            .DisableAntiforgery()
+            .Accepts<ModelImportForm>("multipart/form-data")
+            .ProducesValidationProblem().ProducesProblem(403).ProducesProblem(413).ProducesProblem(415).ProducesProblem(429)
+            .WithDescription("""
+                Multipart: `file` = the generator's state_dict as `torch.save(net.state_dict(), path)` writes it (the reference's
+                `latest_net_G.pth`; zip or legacy format) or a `.safetensors`; `name` = the model (created if missing); `manifest` =
+                JSON naming the architecture and preprocessing as `options` of `POST /jobs/train` does; optional `promote`.
+                Weights that do not fit the manifest answer 400 naming the first missing, unexpected or misshapen key. The
+                pickle is read without running it: one that names anything but tensors and dictionaries is refused.
+
+                    curl -H "Authorization: Bearer $KEY" -F file=@latest_net_G.pth -F name=facades-reference \
+                      -F 'manifest={"generator":"unet_256","norm":"batch","direction":"BtoA"}' http://localhost:5080/models/import
+                """);
         group.MapPut("/{id:guid}/default-version", SetDefaultAsync).WithName("SetDefaultVersion").WithSummary("Choose the version translate uses by default")
             .WithDescription("""    curl -X PUT -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' -d '{"version":3}' http://localhost:5080/models/<id>/default-version""")
             .ProducesProblem(403).ProducesProblem(404).RequireAuthorization(Scopes.Train);
-        group.MapDelete("/{id:guid}/versions/{version:int}", DeleteVersionAsync).WithName("DeleteVersion").WithSummary("Delete a version")
-            .ProducesProblem(403).ProducesProblem(404).RequireAuthorization(Scopes.Train);
+        group.MapDelete("/{id:guid}/versions/{version:int}", DeleteVersionAsync).WithName("DeleteVersion")
+            .WithSummary("Delete a version (its number is never given again; the default only as the last version)")
+            .ProducesProblem(403).ProducesProblem(404).ProducesProblem(409).RequireAuthorization(Scopes.Train);
         group.MapGet("/{id:guid}/versions/{version:int}/package", PackageAsync).WithName("DownloadPackage")
             .WithSummary("Download a version's model package (.safetensors with the manifest in its metadata)")
             .Produces(200, contentType: ModelPackage.MediaType).ProducesProblem(404).RequireAuthorization(Scopes.Read);
@@ -99,9 +160,98 @@ public static class ModelsApi
 
     private static async Task<Ok<IReadOnlyList<VersionResponse>>> VersionsAsync(Guid id, ModelStore models, CancellationToken cancellationToken)
     {
-        await models.GetAsync(id, cancellationToken);
+        var model = await models.GetAsync(id, cancellationToken);
         var versions = await models.VersionsAsync(id, cancellationToken);
-        return TypedResults.Ok<IReadOnlyList<VersionResponse>>(versions.Select(VersionResponse.From).ToList());
+        return TypedResults.Ok<IReadOnlyList<VersionResponse>>(versions.Select(v => VersionResponse.From(v, model.DefaultVersion)).ToList());
+    }
+
+    private static async Task<Results<Created<ImportedVersion>, ValidationProblem, ProblemHttpResult>> ImportAsync(
+        HttpRequest request, ModelStore models, IBlobStore blobs, IOptions<UploadOptions> uploads, ClaimsPrincipal user, TimeProvider time,
+        CancellationToken cancellationToken)
+    {
+        if (!request.HasFormContentType)
+            return TypedResults.Problem("Send multipart/form-data with the weights in a field named 'file'.", statusCode: 415, title: "Unsupported media type");
+        var limit = uploads.Value.MaxModelBytes;
+        IFormCollection form;
+        try
+        {
+            form = await request.ReadFormAsync(new Microsoft.AspNetCore.Http.Features.FormOptions { MultipartBodyLengthLimit = limit + MultipartOverhead }, cancellationToken);
+        }
+        catch (InvalidDataException e)
+        {
+            return e.Message.Contains("limit", StringComparison.OrdinalIgnoreCase)
+                ? TypedResults.Problem($"The weights file is larger than the limit of {limit} bytes (Uploads:MaxModelBytes).", statusCode: 413, title: "Request too large")
+                : TypedResults.Problem($"The multipart body cannot be read: {e.Message}", statusCode: 400, title: "Bad request");
+        }
+        var errors = new Dictionary<string, string[]>();
+        var file = form.Files.GetFile("file");
+        if (file is null || file.Length == 0) errors["file"] = ["Attach the weights (.pth or .safetensors) in a form field named 'file'."];
+        else if (file.Length > limit) errors["file"] = [$"The weights file is larger than the limit of {limit} bytes (Uploads:MaxModelBytes)."];
+        var name = form["name"].ToString().Trim();
+        if (!JobsApi.IsModelName(name)) errors["name"] = ["Give a model name of 1 to 100 letters, digits, '.', '-' or '_'."];
+        TrainingRecipe? recipe = null;
+        try
+        {
+            recipe = TrainingRecipe.FromJson(form["manifest"] is { Count: > 0 } manifest && !string.IsNullOrWhiteSpace(manifest) ? manifest.ToString() : "{}");
+            foreach (var (field, message) in recipe.Validate()) errors[$"manifest.{field}"] = [message];
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            errors["manifest"] = [$"The manifest is not JSON with the names of the training options: {e.Message}"];
+        }
+        bool promote = false;
+        if (form["promote"] is { Count: > 0 } promoteValue && !bool.TryParse(promoteValue, out promote))
+            errors["promote"] = ["Give true or false."];
+        if (errors.Count > 0) return TypedResults.ValidationProblem(errors);
+
+        byte[] weights;
+        using (var buffer = new MemoryStream((int)file!.Length))
+        {
+            await using (var upload = file.OpenReadStream()) await upload.CopyToAsync(buffer, cancellationToken);
+            weights = buffer.ToArray();
+        }
+        var fileSha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(weights));
+        var manifestForPackage = ModelManifest.From(recipe!, epoch: 0);
+        using var plain = new MemoryStream();
+        try
+        {
+            await Task.Run(() => ModelPackage.Import(weights, manifestForPackage, plain), cancellationToken);
+        }
+        catch (ModelImportException e)
+        {
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["file"] = [e.Message] }, title: "The weights cannot be imported");
+        }
+
+        var model = await models.GetOrCreateAsync(name, user.Subject(), cancellationToken);
+        user.EnsureMayChange(model.CreatedBy, $"Model '{model.Name}'");
+        var createdAt = time.GetUtcNow();
+        var lineage = new System.Text.Json.Nodes.JsonObject
+        {
+            ["source"] = ModelVersion.FromImport, ["fileName"] = file.FileName, ["fileSha256"] = fileSha256, ["manifest"] = System.Text.Json.Nodes.JsonNode.Parse(recipe!.ToJson()),
+            ["createdBy"] = user.Subject(), ["createdAt"] = createdAt.ToString("O"),
+        };
+        plain.Position = 0;
+        using var package = new MemoryStream();
+        ModelPackage.WithLineage(plain, lineage, package);
+        var packageSha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(package.ToArray()));
+        var key = BlobKeys.ImportedPackage(model.Id, Guid.NewGuid());
+        package.Position = 0;
+        await blobs.PutAsync(key, package, ModelPackage.MediaType, cancellationToken);
+        ModelVersion version;
+        try
+        {
+            version = await models.AddImportedVersionAsync(new ModelVersion(model.Id, 0, 0, true, null, null, recipe, null, key, package.Length, createdAt)
+            {
+                ImportedFileSha256 = fileSha256, PackageSha256 = packageSha256, CreatedBy = user.Subject(),
+            }, promote, cancellationToken);
+        }
+        catch
+        {
+            await blobs.DeleteAsync(key, CancellationToken.None);
+            throw;
+        }
+        var isDefault = (await models.GetAsync(model.Id, cancellationToken)).DefaultVersion == version.Version;
+        return TypedResults.Created($"/models/{model.Id}/versions/{version.Version}", new ImportedVersion(model.Id, version.Version, isDefault, packageSha256));
     }
 
     private static async Task<Results<Ok<ModelResponse>, ValidationProblem>> SetDefaultAsync(Guid id, DefaultVersionRequest request, ModelStore models,
@@ -239,8 +389,7 @@ public static class ModelsApi
     private static async Task<ModelResponse> ToResponseAsync(Model model, ModelStore models, CancellationToken cancellationToken)
     {
         var versions = await models.VersionsAsync(model.Id, cancellationToken);
-        return new ModelResponse(model.Id, model.Name, model.DefaultVersion ?? versions.LastOrDefault()?.Version, versions.LastOrDefault()?.Version, versions.Count,
-            model.CreatedAt, model.CreatedBy);
+        return new ModelResponse(model.Id, model.Name, model.DefaultVersion, versions.LastOrDefault()?.Version, versions.Count, model.CreatedAt, model.CreatedBy);
     }
 
     /// <summary>A model changes (deleted, default moved, a version removed) only by the caller that created it, or an admin.</summary>

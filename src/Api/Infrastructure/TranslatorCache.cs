@@ -68,6 +68,15 @@ public sealed class TranslatorCache(IBlobStore blobs, IOptions<InferenceOptions>
         // Read the blob asynchronously; the package loader then reads the buffer without copying it again.
         using var buffer = new MemoryStream();
         await stream.CopyToAsync(buffer);
+        if (version.PackageSha256 is { } recorded
+            && Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(buffer.GetBuffer().AsSpan(0, (int)buffer.Length))) != recorded)
+        {
+            metrics.PackageDigestMismatch();
+            logger.LogError("Model {ModelId} version {Version}: the package's SHA-256 is not the one recorded ({Recorded}); it is not served",
+                version.ModelId, version.Version, recorded);
+            throw new ConflictException($"Version {version.Version}'s package no longer matches the SHA-256 recorded when it was published ({recorded}); "
+                + "it is not served. Restore the blob or delete the version.");
+        }
         buffer.Position = 0;
         var settings = options.Value;
         logger.LogInformation("Loading model {ModelId} version {Version} ({Precision} on {Device})", version.ModelId, version.Version, settings.Precision, settings.Device);

@@ -50,28 +50,58 @@ public static class ModelPackage
     /// <summary>Reads only the manifest from a package's header.</summary>
     public static ModelManifest ReadManifest(Stream package)
     {
-        Span<byte> lengthBytes = stackalloc byte[8];
-        package.ReadExactly(lengthBytes);
-        long length = (long)BinaryPrimitives.ReadUInt64LittleEndian(lengthBytes);
-        if (length <= 0 || length > MaxHeaderBytes) throw new InvalidDataException("Not a model package: the safetensors header length is invalid.");
-        var headerBytes = new byte[length];
-        package.ReadExactly(headerBytes);
-        JsonNode? header;
-        try
-        {
-            header = JsonNode.Parse(headerBytes);
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException("Not a model package: the safetensors header is not JSON.", e);
-        }
-        var manifestJson = header?["__metadata__"]?[MetadataKey]?.GetValue<string>()
+        var header = ReadHeader(package);
+        var manifestJson = header["__metadata__"]?[MetadataKey]?.GetValue<string>()
             ?? throw new InvalidDataException("Not a model package: the safetensors file has no pix2pix manifest in __metadata__.");
         var manifest = JsonSerializer.Deserialize<ModelManifest>(manifestJson, ModelManifest.Json)
             ?? throw new InvalidDataException("Not a model package: the manifest is empty.");
         if (manifest.Format != ModelManifest.CurrentFormat)
             throw new InvalidDataException($"Unsupported model package format '{manifest.Format}' (this version reads {ModelManifest.CurrentFormat}).");
         return manifest;
+    }
+
+    /// <summary>The lineage a package carries (<see cref="WithLineage"/>), or null.</summary>
+    public static JsonObject? ReadLineage(Stream package) =>
+        ReadHeader(package)["__metadata__"]?[LineageKey]?.GetValue<string>() is { } json ? JsonNode.Parse(json)!.AsObject() : null;
+
+    /// <summary>
+    /// Copies a package into <paramref name="destination"/> with <paramref name="lineage"/> (where its weights come
+    /// from) as JSON in the header's <c>__metadata__</c> under <c>lineage</c>; the tensors are copied unchanged.
+    /// </summary>
+    public static void WithLineage(Stream package, JsonObject lineage, Stream destination)
+    {
+        var header = ReadHeader(package);
+        var metadata = header["__metadata__"] as JsonObject ?? throw new InvalidDataException("Not a model package: the header has no __metadata__.");
+        metadata[LineageKey] = lineage.ToJsonString();
+        var headerBytes = Encoding.UTF8.GetBytes(header.ToJsonString());
+        int padding = (8 - headerBytes.Length % 8) % 8;
+        Span<byte> length = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)(headerBytes.Length + padding));
+        destination.Write(length);
+        destination.Write(headerBytes);
+        for (int i = 0; i < padding; i++) destination.WriteByte((byte)' ');
+        package.CopyTo(destination);
+    }
+
+    private const string LineageKey = "lineage";
+
+    /// <summary>The safetensors header as JSON; the stream is left at the first tensor byte.</summary>
+    private static JsonObject ReadHeader(Stream package)
+    {
+        Span<byte> lengthBytes = stackalloc byte[8];
+        package.ReadExactly(lengthBytes);
+        long length = (long)BinaryPrimitives.ReadUInt64LittleEndian(lengthBytes);
+        if (length <= 0 || length > MaxHeaderBytes) throw new InvalidDataException("Not a model package: the safetensors header length is invalid.");
+        var headerBytes = new byte[length];
+        package.ReadExactly(headerBytes);
+        try
+        {
+            return JsonNode.Parse(headerBytes) as JsonObject ?? throw new InvalidDataException("Not a model package: the safetensors header is not a JSON object.");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException("Not a model package: the safetensors header is not JSON.", e);
+        }
     }
 
     /// <summary>Rebuilds the generator a package describes and loads its weights (all keys must match).</summary>

@@ -45,5 +45,7 @@ public static class BlobKeys
 
     /// <summary>The package of a job's epoch: written before its version number is known, and once per epoch.</summary>
     public static string Package(Guid modelId, Guid jobId, int epoch) => $"{ModelPrefix(modelId)}jobs/{jobId:N}/epoch-{epoch:D4}.safetensors";
+    /// <summary>The package of an imported version, one key per import.</summary>
+    public static string ImportedPackage(Guid modelId, Guid importId) => $"{ModelPrefix(modelId)}imports/{importId:N}.safetensors";
     public static string ModelPrefix(Guid modelId) => $"models/{modelId:N}/";
 }

@@ -1,3 +1,5 @@
+using System.Security.Cryptography;
+using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
 using Pix2Pix.Domain.Evaluation;
 using Pix2Pix.Domain.Inference;
@@ -14,7 +16,7 @@ namespace Pix2Pix.Infrastructure.Jobs;
 /// Runs on the training thread, which waits for each write.
 /// </summary>
 public sealed class JobRecorder(
-    TrainingJob job, JobLease lease, JobStore jobs, ModelStore models, IBlobStore blobs, ServiceMetrics metrics, DatabaseRetry retry,
+    TrainingJob job, string? datasetSha256, JobLease lease, JobStore jobs, ModelStore models, IBlobStore blobs, ServiceMetrics metrics, DatabaseRetry retry,
     TimeProvider time, ILogger logger) : ITrainingObserver
 {
     private static readonly TimeSpan ProgressInterval = TimeSpan.FromSeconds(1);
@@ -69,16 +71,52 @@ public sealed class JobRecorder(
             using var image = new MemoryStream(png);
             Wait(blobs.PutAsync(imageKey, image, "image/png"));
         }
-        var packageKey = BlobKeys.Package(job.ModelId, job.Id, snapshot.Epoch);
-        Wait(blobs.PutFileAsync(packageKey, snapshot.ModelPackagePath, ModelPackage.MediaType));
         var val = ToMetrics(snapshot.ValMetrics);
-        var record = new JobSnapshot(job.Id, snapshot.Epoch, snapshot.IsFinal, val, ToMetrics(snapshot.TestMetrics), imageKey, time.GetUtcNow());
+        var test = ToMetrics(snapshot.TestMetrics);
+        var record = new JobSnapshot(job.Id, snapshot.Epoch, snapshot.IsFinal, val, test, imageKey, time.GetUtcNow());
         Wait(retry.RunAsync("Recording the snapshot", token => jobs.AddSnapshotAsync(lease, record, token)));
-        var version = Wait(retry.RunAsync("Recording the version", token => models.AddVersionAsync(lease, job.ModelId, job.DatasetId,
-            snapshot.Epoch, snapshot.IsFinal, job.Recipe, val, packageKey, new FileInfo(snapshot.ModelPackagePath).Length, token)));
+
+        // A published version never changes: a job resumed after a crash finds the epoch's version and moves on.
+        var published = Wait(retry.RunAsync("Looking for the version", token => models.FindVersionAsync(job.Id, snapshot.Epoch, token)));
+        if (published is not null)
+        {
+            File.Delete(snapshot.ModelPackagePath);
+            logger.LogInformation("Job {JobId}: epoch {Epoch} was published before as version {Version}; it is kept as it is", job.Id, snapshot.Epoch, published.Version);
+            return;
+        }
+        var createdAt = time.GetUtcNow();
+        var lineage = new JsonObject
+        {
+            ["jobId"] = job.Id.ToString(), ["datasetId"] = job.DatasetId.ToString(), ["datasetSha256"] = datasetSha256, ["epoch"] = snapshot.Epoch,
+            ["isFinal"] = snapshot.IsFinal, ["recipe"] = JsonNode.Parse(job.Recipe.ToJson()), ["val"] = Metrics(val), ["test"] = Metrics(test),
+            ["createdBy"] = job.CreatedBy, ["createdAt"] = createdAt.ToString("O"),
+        };
+        var packagePath = snapshot.ModelPackagePath + ".published";
+        using (var source = File.OpenRead(snapshot.ModelPackagePath))
+        using (var target = File.Create(packagePath))
+            ModelPackage.WithLineage(source, lineage, target);
         File.Delete(snapshot.ModelPackagePath);
+        string sha256;
+        long bytes;
+        using (var written = File.OpenRead(packagePath))
+        {
+            sha256 = Convert.ToHexStringLower(SHA256.HashData(written));
+            bytes = written.Length;
+        }
+        var packageKey = BlobKeys.Package(job.ModelId, job.Id, snapshot.Epoch);
+        Wait(blobs.PutFileAsync(packageKey, packagePath, ModelPackage.MediaType));
+        var candidate = new ModelVersion(job.ModelId, 0, snapshot.Epoch, snapshot.IsFinal, job.Id, job.DatasetId, job.Recipe, val, packageKey, bytes, createdAt)
+        {
+            DatasetSha256 = datasetSha256, TestMetrics = test, PackageSha256 = sha256, CreatedBy = job.CreatedBy,
+        };
+        var version = Wait(retry.RunAsync("Recording the version", token => models.AddVersionAsync(lease, candidate, job.Promote && snapshot.IsFinal, token)));
+        File.Delete(packagePath);
         logger.LogInformation("Job {JobId}: epoch {Epoch} snapshot stored as version {Version}", job.Id, snapshot.Epoch, version.Version);
     }
+
+    private static JsonObject? Metrics(QualityMetrics? metrics) => metrics is null
+        ? null
+        : new JsonObject { ["l1"] = metrics.L1, ["psnr"] = metrics.Psnr, ["ssim"] = metrics.Ssim, ["images"] = metrics.Images };
 
     /// <summary>Writes the iterations logged since the last write, with the latest progress.</summary>
     public void Flush()

@@ -15,7 +15,7 @@ namespace Pix2Pix.Infrastructure.Jobs;
 /// last checkpoint, up to <see cref="WorkerOptions.MaxAttempts"/>.
 /// </summary>
 public sealed class TrainingJobRunner(
-    JobStore jobs, JobLeaseStore leases, ModelStore models, IBlobStore blobs, DatasetCache datasets, DatabaseRetry retry,
+    JobStore jobs, JobLeaseStore leases, ModelStore models, IBlobStore blobs, DatasetCache datasets, DatasetStore datasetRows, DatabaseRetry retry,
     IBackgroundJobClient queue, ServiceMetrics metrics, TimeProvider time, IOptions<StorageOptions> storage, IOptions<WorkerOptions> worker,
     IOptions<UploadOptions> uploads, ILogger<TrainingJobRunner> logger)
 {
@@ -57,7 +57,8 @@ public sealed class TrainingJobRunner(
         }
 
         await using var heartbeat = new LeaseHeartbeat(leases, lease, settings.LeaseDuration, time, logger);
-        var recorder = new JobRecorder(job, lease, jobs, models, blobs, metrics, retry, time, logger);
+        var datasetSha256 = (await retry.RunAsync("Reading the dataset", token => datasetRows.FindAsync(job.DatasetId, token), shutdown))?.Sha256;
+        var recorder = new JobRecorder(job, datasetSha256, lease, jobs, models, blobs, metrics, retry, time, logger);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(shutdown, recorder.CancelRequested, heartbeat.Lost);
         var outcome = await TrainAsync(job, lease, recorder, stop.Token, heartbeat.Lost, shutdown);
         long lastIteration = recorder.LastIteration;

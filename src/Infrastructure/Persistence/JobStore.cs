@@ -10,7 +10,8 @@ public sealed class JobStore(Database database)
     /// Writes a Queued job that no queue holds yet: the caller enqueues it and calls <see cref="MarkEnqueuedAsync"/>; if
     /// it never gets there (a crash in between), <see cref="ClaimStrandedAsync"/> finds the job.
     /// </summary>
-    public async Task<TrainingJob> CreateAsync(Guid modelId, Guid datasetId, TrainingRecipe recipe, string? createdBy = null, CancellationToken cancellationToken = default)
+    public async Task<TrainingJob> CreateAsync(Guid modelId, Guid datasetId, TrainingRecipe recipe, string? createdBy = null, bool promote = false,
+        CancellationToken cancellationToken = default)
     {
         var id = Guid.NewGuid();
         await using var connection = await database.OpenAsync(cancellationToken);
@@ -22,9 +23,13 @@ public sealed class JobStore(Database database)
         if (exists is null) throw new NotFoundException($"Dataset {datasetId} does not exist.");
         long now = database.Now();
         await connection.ExecuteAsync("""
-            INSERT INTO jobs (id, model_id, dataset_id, options, status, total_epochs, created_at, updated_at, created_by)
-            VALUES (@id, @modelId, @datasetId, @options, 'Queued', @totalEpochs, @now, @now, @createdBy)
-            """, new { id = id.ToString(), modelId = modelId.ToString(), datasetId = datasetId.ToString(), options = recipe.ToJson(), totalEpochs = recipe.TotalEpochs, now, createdBy },
+            INSERT INTO jobs (id, model_id, dataset_id, options, status, total_epochs, created_at, updated_at, created_by, promote)
+            VALUES (@id, @modelId, @datasetId, @options, 'Queued', @totalEpochs, @now, @now, @createdBy, @promote)
+            """, new
+            {
+                id = id.ToString(), modelId = modelId.ToString(), datasetId = datasetId.ToString(), options = recipe.ToJson(), totalEpochs = recipe.TotalEpochs, now,
+                createdBy, promote = promote ? 1 : 0,
+            },
             transaction);
         await transaction.CommitAsync(cancellationToken);
         return await GetAsync(id, cancellationToken);

@@ -155,5 +155,48 @@ public static class Migrations
                 created_at BIGINT NOT NULL
             );
             """),
+        // Versions numbered by a counter per model (never reused), promoted explicitly, with their lineage; imported
+        // versions have no job or dataset, so the table is rebuilt with those columns nullable (SQLite cannot alter them).
+        (6, """
+            ALTER TABLE models ADD COLUMN next_version BIGINT NOT NULL DEFAULT 1;
+            UPDATE models SET next_version = 1 + COALESCE((SELECT MAX(version) FROM model_versions WHERE model_versions.model_id = models.id), 0);
+            UPDATE models SET default_version = (SELECT MAX(version) FROM model_versions WHERE model_versions.model_id = models.id)
+                WHERE default_version IS NULL;
+            ALTER TABLE datasets ADD COLUMN sha256 TEXT NULL;
+            ALTER TABLE jobs ADD COLUMN promote BIGINT NOT NULL DEFAULT 0;
+            CREATE TABLE model_versions_v6 (
+                model_id TEXT NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+                version BIGINT NOT NULL,
+                source TEXT NOT NULL,
+                epoch BIGINT NOT NULL,
+                is_final BIGINT NOT NULL,
+                job_id TEXT NULL,
+                dataset_id TEXT NULL,
+                dataset_sha256 TEXT NULL,
+                imported_file_sha256 TEXT NULL,
+                options TEXT NOT NULL,
+                l1 DOUBLE PRECISION NULL,
+                psnr DOUBLE PRECISION NULL,
+                ssim DOUBLE PRECISION NULL,
+                metric_images BIGINT NULL,
+                test_l1 DOUBLE PRECISION NULL,
+                test_psnr DOUBLE PRECISION NULL,
+                test_ssim DOUBLE PRECISION NULL,
+                test_images BIGINT NULL,
+                package_blob_key TEXT NOT NULL,
+                package_bytes BIGINT NOT NULL,
+                package_sha256 TEXT NULL,
+                created_by TEXT NULL,
+                created_at BIGINT NOT NULL,
+                PRIMARY KEY (model_id, version),
+                UNIQUE (job_id, epoch)
+            );
+            INSERT INTO model_versions_v6 (model_id, version, source, epoch, is_final, job_id, dataset_id, options, l1, psnr, ssim, metric_images,
+                package_blob_key, package_bytes, created_at)
+            SELECT model_id, version, 'training', epoch, is_final, job_id, dataset_id, options, l1, psnr, ssim, metric_images,
+                package_blob_key, package_bytes, created_at FROM model_versions;
+            DROP TABLE model_versions;
+            ALTER TABLE model_versions_v6 RENAME TO model_versions;
+            """),
     ];
 }

@@ -51,36 +51,62 @@ public sealed class ModelStore(Database database)
         return keys;
     }
 
-    /// <summary>
-    /// Records a version for a job's epoch with the next number, once: a job that makes the same epoch again (after a
-    /// restart) gets the existing version back.
-    /// </summary>
-    public async Task<ModelVersion> AddVersionAsync(JobLease lease, Guid modelId, Guid datasetId, int epoch, bool isFinal, TrainingRecipe recipe,
-        QualityMetrics? metrics, string packageKey, long packageBytes, CancellationToken cancellationToken = default)
+    /// <summary>The version a job published for an epoch, if it did (a resumed job finds it and publishes nothing again).</summary>
+    public async Task<ModelVersion?> FindVersionAsync(Guid jobId, int epoch, CancellationToken cancellationToken = default)
     {
-        var jobId = lease.JobId;
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return (await connection.QuerySingleOrDefaultAsync<VersionRow>("SELECT * FROM model_versions WHERE job_id = @jobId AND epoch = @epoch",
+            new { jobId = jobId.ToString(), epoch }))?.ToDomain();
+    }
+
+    /// <summary>
+    /// Records a job's version for an epoch, once: a job that makes the same epoch again (after a restart) gets the
+    /// existing version back. Fenced by the job's lease. <paramref name="promote"/>: it becomes the default.
+    /// </summary>
+    public async Task<ModelVersion> AddVersionAsync(JobLease lease, ModelVersion version, bool promote, CancellationToken cancellationToken = default)
+    {
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await JobLeaseStore.FenceAsync(connection, transaction, lease, database.Now());
         var existing = await connection.QuerySingleOrDefaultAsync<VersionRow>(
-            "SELECT * FROM model_versions WHERE job_id = @jobId AND epoch = @epoch", new { jobId = jobId.ToString(), epoch }, transaction);
+            "SELECT * FROM model_versions WHERE job_id = @jobId AND epoch = @epoch", new { jobId = lease.JobId.ToString(), epoch = version.Epoch }, transaction);
         if (existing is not null) return existing.ToDomain();
-        // Serialise version numbering per model: PostgreSQL row lock; SQLite transactions already serialise writers.
-        if (database.IsPostgreSql)
-            await connection.ExecuteAsync("SELECT id FROM models WHERE id = @id FOR UPDATE", new { id = modelId.ToString() }, transaction);
-        var version = 1 + await connection.ExecuteScalarAsync<long>(
-            "SELECT COALESCE(MAX(version), 0) FROM model_versions WHERE model_id = @id", new { id = modelId.ToString() }, transaction);
-        var row = new VersionRow
-        {
-            ModelId = modelId.ToString(), Version = version, Epoch = epoch, IsFinal = isFinal ? 1 : 0, JobId = jobId.ToString(),
-            DatasetId = datasetId.ToString(), Options = recipe.ToJson(), L1 = metrics?.L1, Psnr = metrics?.Psnr, Ssim = metrics?.Ssim,
-            MetricImages = metrics?.Images, PackageBlobKey = packageKey, PackageBytes = packageBytes, CreatedAt = database.Now(),
-        };
-        await connection.ExecuteAsync("""
-            INSERT INTO model_versions (model_id, version, epoch, is_final, job_id, dataset_id, options, l1, psnr, ssim, metric_images, package_blob_key, package_bytes, created_at)
-            VALUES (@ModelId, @Version, @Epoch, @IsFinal, @JobId, @DatasetId, @Options, @L1, @Psnr, @Ssim, @MetricImages, @PackageBlobKey, @PackageBytes, @CreatedAt)
-            """, row, transaction);
+        var added = await InsertAsync(connection, transaction, version, promote);
         await transaction.CommitAsync(cancellationToken);
+        return added;
+    }
+
+    /// <summary>Records an imported version (its package already stored).</summary>
+    public async Task<ModelVersion> AddImportedVersionAsync(ModelVersion version, bool promote, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var added = await InsertAsync(connection, transaction, version with { Source = ModelVersion.FromImport }, promote);
+        await transaction.CommitAsync(cancellationToken);
+        return added;
+    }
+
+    /// <summary>
+    /// Takes the model's next number from its counter (the row update also orders concurrent writers), never one used
+    /// before, even by a deleted version; a model's first version becomes its default, later ones only when promoted.
+    /// </summary>
+    private async Task<ModelVersion> InsertAsync(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction transaction, ModelVersion version,
+        bool promote)
+    {
+        var id = version.ModelId.ToString();
+        var number = await connection.QuerySingleOrDefaultAsync<long?>(
+            "UPDATE models SET next_version = next_version + 1 WHERE id = @id RETURNING next_version - 1", new { id }, transaction)
+            ?? throw new NotFoundException($"Model {version.ModelId} does not exist.");
+        var row = VersionRow.From(version with { Version = (int)number, CreatedAt = Clock.From(database.Now()) });
+        await connection.ExecuteAsync("""
+            INSERT INTO model_versions (model_id, version, source, epoch, is_final, job_id, dataset_id, dataset_sha256, imported_file_sha256, options,
+                l1, psnr, ssim, metric_images, test_l1, test_psnr, test_ssim, test_images, package_blob_key, package_bytes, package_sha256, created_by, created_at)
+            VALUES (@ModelId, @Version, @Source, @Epoch, @IsFinal, @JobId, @DatasetId, @DatasetSha256, @ImportedFileSha256, @Options,
+                @L1, @Psnr, @Ssim, @MetricImages, @TestL1, @TestPsnr, @TestSsim, @TestImages, @PackageBlobKey, @PackageBytes, @PackageSha256, @CreatedBy, @CreatedAt)
+            """, row, transaction);
+        await connection.ExecuteAsync(promote
+            ? "UPDATE models SET default_version = @number WHERE id = @id"
+            : "UPDATE models SET default_version = @number WHERE id = @id AND default_version IS NULL", new { id, number }, transaction);
         return row.ToDomain();
     }
 
@@ -91,7 +117,7 @@ public sealed class ModelStore(Database database)
         return rows.Select(r => r.ToDomain()).ToList();
     }
 
-    /// <summary>The requested version, or the model's default: the one set explicitly, else the latest.</summary>
+    /// <summary>The requested version, or the model's default (its first version, or the one promoted since).</summary>
     public async Task<ModelVersion> ResolveVersionAsync(Guid modelId, int? requested, CancellationToken cancellationToken = default)
     {
         var model = await GetAsync(modelId, cancellationToken);
@@ -99,7 +125,7 @@ public sealed class ModelStore(Database database)
         int? version = requested ?? model.DefaultVersion;
         var row = version is { } v
             ? await connection.QuerySingleOrDefaultAsync<VersionRow>("SELECT * FROM model_versions WHERE model_id = @id AND version = @v", new { id = modelId.ToString(), v })
-            : await connection.QuerySingleOrDefaultAsync<VersionRow>("SELECT * FROM model_versions WHERE model_id = @id ORDER BY version DESC LIMIT 1", new { id = modelId.ToString() });
+            : null;
         return row?.ToDomain() ?? throw new NotFoundException(version is { } missing
             ? $"Model {model.Name} has no version {missing}."
             : $"Model {model.Name} has no versions yet: its first snapshot is made after snapshotEvery epochs.");
@@ -112,12 +138,20 @@ public sealed class ModelStore(Database database)
         await connection.ExecuteAsync("UPDATE models SET default_version = @version WHERE id = @id", new { id = modelId.ToString(), version });
     }
 
-    /// <summary>Deletes one version (clearing an explicit default that pointed at it); returns its package key.</summary>
+    /// <summary>
+    /// Deletes one version; returns its package key. The default version goes only as the model's last one: while
+    /// others exist, promote one of them first (translate without a version must keep answering).
+    /// </summary>
     public async Task<string> DeleteVersionAsync(Guid modelId, int version, CancellationToken cancellationToken = default)
     {
         var existing = await ResolveVersionAsync(modelId, version, cancellationToken);
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var lockRow = database.IsPostgreSql ? " FOR UPDATE" : "";
+        var model = await connection.QuerySingleAsync<ModelRow>($"SELECT * FROM models WHERE id = @id{lockRow}", new { id = modelId.ToString() }, transaction);
+        var count = await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM model_versions WHERE model_id = @id", new { id = modelId.ToString() }, transaction);
+        if (model.DefaultVersion == version && count > 1)
+            throw new ConflictException($"Version {version} is model {model.Name}'s default; promote another version first (PUT /models/{modelId}/default-version).");
         await connection.ExecuteAsync("DELETE FROM model_versions WHERE model_id = @id AND version = @version", new { id = modelId.ToString(), version }, transaction);
         await connection.ExecuteAsync("UPDATE models SET default_version = NULL WHERE id = @id AND default_version = @version", new { id = modelId.ToString(), version }, transaction);
         await transaction.CommitAsync(cancellationToken);

@@ -22,6 +22,7 @@ public sealed class ServiceMetrics : IDisposable
     private readonly Histogram<double> translateCompute;
     private readonly Histogram<long> translateBatchSize;
     private readonly Counter<long> translateRejected;
+    private readonly Counter<long> packageDigestMismatches;
     private volatile IReadOnlyDictionary<JobStatus, long> jobsByStatus = new Dictionary<JobStatus, long>();
 
     public ServiceMetrics(IMeterFactory meters)
@@ -43,6 +44,8 @@ public sealed class ServiceMetrics : IDisposable
         translateBatchSize = meter.CreateHistogram<long>("pix2pix.translate.batch_size", "{image}", "Images that shared a forward pass.",
             advice: new InstrumentAdvice<long> { HistogramBucketBoundaries = [1, 2, 4, 8, 16, 32] });
         translateRejected = meter.CreateCounter<long>("pix2pix.translate.rejected", "{request}", "Translate requests answered 503, by reason.");
+        packageDigestMismatches = meter.CreateCounter<long>("pix2pix.package.digest_mismatches", "{load}",
+            "Model packages refused because their bytes no longer match the SHA-256 recorded with their version.");
         meter.CreateObservableGauge("pix2pix.jobs", () => jobsByStatus.Select(p => new Measurement<long>(p.Value, new KeyValuePair<string, object?>("status", p.Key.ToString()))),
             "{job}", "Training jobs by status.");
         meter.CreateObservableGauge("pix2pix.queue.depth", () => jobsByStatus.GetValueOrDefault(JobStatus.Queued), "{job}", "Jobs waiting for a worker.");
@@ -65,6 +68,8 @@ public sealed class ServiceMetrics : IDisposable
     }
 
     public void TranslateRejected(string reason) => translateRejected.Add(1, new KeyValuePair<string, object?>("reason", reason));
+
+    public void PackageDigestMismatch() => packageDigestMismatches.Add(1);
 
     public void TrainingIteration(double imagesPerSecond) => trainingImagesPerSecond.Record(imagesPerSecond);
 
