@@ -132,7 +132,8 @@ public abstract class ServiceBehaviour : AppTests
         Assert.Equal([false, false, true], versions.Select(v => v!["isFinal"]!.GetValue<bool>()));
         Assert.Equal(jobId, versions[0]!["jobId"]!.GetValue<Guid>());
         var model = await client.GetJsonAsync($"/models/{modelId}");
-        Assert.Equal((3, 3), (model["defaultVersion"]!.GetValue<int>(), model["versions"]!.GetValue<int>()));
+        // A model's first version is its default until another is promoted.
+        Assert.Equal((1, 3), (model["defaultVersion"]!.GetValue<int>(), model["versions"]!.GetValue<int>()));
 
         foreach (var (mode, accept, type) in new[] { ("resize", "image/png", "image/png"), ("pad", "image/jpeg", "image/jpeg") })
         {
@@ -166,11 +167,12 @@ public abstract class ServiceBehaviour : AppTests
         var manifest = ModelPackage.ReadManifest(await package.Content.ReadAsStreamAsync());
         Assert.Equal(("unet_32", 2, 32), (manifest.Generator, manifest.Epoch, manifest.TrainingWidth));
 
-        Assert.Equal(HttpStatusCode.OK, (await client.PutAsJsonAsync($"/models/{modelId}/default-version", new { version = 1 })).StatusCode);
-        Assert.Equal(1, (await client.GetJsonAsync($"/models/{modelId}"))["defaultVersion"]!.GetValue<int>());
+        Assert.Equal(HttpStatusCode.OK, (await client.PutAsJsonAsync($"/models/{modelId}/default-version", new { version = 2 })).StatusCode);
+        Assert.Equal(2, (await client.GetJsonAsync($"/models/{modelId}"))["defaultVersion"]!.GetValue<int>());
         await ProblemAsync(await client.PutAsJsonAsync($"/models/{modelId}/default-version", new { version = 9 }), HttpStatusCode.NotFound);
         Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"/models/{modelId}/versions/1")).StatusCode);
-        Assert.Equal(3, (await client.GetJsonAsync($"/models/{modelId}"))["defaultVersion"]!.GetValue<int>()); // back to the latest
+        await ProblemAsync(await client.DeleteAsync($"/models/{modelId}/versions/2"), HttpStatusCode.Conflict); // the default, while 3 exists
+        Assert.Equal(2, (await client.GetJsonAsync($"/models/{modelId}"))["defaultVersion"]!.GetValue<int>());
         Assert.Equal(2, (await BlobsAsync(app, $"models/{modelId:N}/")).Count);
 
         Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"/models/{modelId}")).StatusCode);
