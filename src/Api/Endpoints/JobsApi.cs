@@ -77,6 +77,17 @@ public static partial class JobsApi
         group.MapGet("/{id:guid}/metrics", MetricsAsync).WithName("GetJobMetrics").WithSummary("Loss series and val metrics per snapshot")
             .WithDescription("Losses per iteration, paged with `after` (the last iteration you have) and `limit`.").ProducesProblem(404)
             .RequireAuthorization(Scopes.Read);
+        group.MapGet("/{id:guid}/events", EventsAsync).WithName("StreamJobEvents")
+            .WithSummary("The job live, as Server-Sent Events: job (status and progress), losses, snapshot, end")
+            .WithDescription("""
+                Events, read from the job's rows once a second: `job` (as `GET /jobs/{id}` answers, on connect and on every change),
+                `losses` (the iterations logged since the previous event; its id is the last iteration), `snapshot` (each once),
+                and `end` once the job has finished, after which the stream closes. Reconnect with `Last-Event-ID` (or `?after=`)
+                to resume the losses where they stopped.
+
+                    curl -N -H "Authorization: Bearer $KEY" http://localhost:5080/jobs/<id>/events
+                """)
+            .Produces(200, contentType: "text/event-stream").ProducesProblem(404).RequireAuthorization(Scopes.Read);
         group.MapGet("/{id:guid}/snapshots", SnapshotsAsync).WithName("ListSnapshots").WithSummary("Snapshots of a job").ProducesProblem(404)
             .RequireAuthorization(Scopes.Read);
         group.MapGet("/{id:guid}/snapshots/{epoch:int}", SnapshotImageAsync).WithName("GetSnapshotImage")
@@ -174,10 +185,20 @@ public static partial class JobsApi
         var iterations = await jobs.IterationsAsync(id, after ?? 0, take, cancellationToken);
         var snapshots = await jobs.SnapshotsAsync(id, cancellationToken);
         return TypedResults.Ok(new JobMetricsResponse(
-            iterations.Select(i => new IterationResponse(i.Iteration, i.Epoch, i.LearningRate, i.GeneratorGan, i.GeneratorL1, i.DiscriminatorReal, i.DiscriminatorFake, i.ImagesPerSecond)).ToList(),
+            iterations.Select(ToResponse).ToList(),
             snapshots.Select(s => ToResponse(id, s)).ToList(),
             iterations.Count == take ? iterations[^1].Iteration : null));
     }
+
+    private static async Task<ServerSentEventsResult<object>> EventsAsync(Guid id, HttpRequest request, JobStore jobs, TimeProvider time,
+        [FromQuery] long? after, CancellationToken cancellationToken)
+    {
+        await jobs.GetAsync(id, cancellationToken); // 404 before the stream starts
+        long resumeAfter = after ?? (long.TryParse(request.Headers["Last-Event-ID"], out var last) ? last : 0);
+        return TypedResults.ServerSentEvents(JobEvents.StreamAsync(id, resumeAfter, jobs, time, EventsInterval, cancellationToken));
+    }
+
+    private static readonly TimeSpan EventsInterval = TimeSpan.FromSeconds(1);
 
     private static async Task<Ok<IReadOnlyList<SnapshotResponse>>> SnapshotsAsync(Guid id, JobStore jobs, CancellationToken cancellationToken)
     {
@@ -196,7 +217,10 @@ public static partial class JobsApi
             : TypedResults.Stream(stream, "image/png", $"job-{id:N}-epoch-{epoch:D4}.png");
     }
 
-    private static SnapshotResponse ToResponse(Guid jobId, JobSnapshot s) =>
+    internal static IterationResponse ToResponse(IterationRecord i) =>
+        new(i.Iteration, i.Epoch, i.LearningRate, i.GeneratorGan, i.GeneratorL1, i.DiscriminatorReal, i.DiscriminatorFake, i.ImagesPerSecond);
+
+    internal static SnapshotResponse ToResponse(Guid jobId, JobSnapshot s) =>
         new(s.Epoch, s.IsFinal, s.Val, s.Test, s.ImageBlobKey is null ? null : $"/jobs/{jobId}/snapshots/{s.Epoch}", s.CreatedAt);
 
     private const int QueueFullRetryAfterSeconds = 60;
