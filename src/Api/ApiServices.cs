@@ -41,6 +41,16 @@ public static class ApiServices
         services.AddSingleton<TranslatorCache>();
         services.AddSingleton<Serving.InferenceExecutor>();
         services.AddSingleton<Serving.ModelPreloader>();
+        services.AddTransient<Serving.BatchTranslationRunner>();
+        services.AddHostedService<Serving.BatchRecovery>();
+        // Batch translations run in the API processes, which hold the inference executor: one at a time per process.
+        services.AddHangfireServer((provider, options) =>
+        {
+            options.Queues = [Serving.BatchTranslationRunner.Queue];
+            options.WorkerCount = 1;
+            options.ServerName = $"{Environment.MachineName}:{Environment.ProcessId}:batches";
+            options.StopTimeout = TimeSpan.FromMilliseconds(500);
+        });
         services.AddHostedService(provider => provider.GetRequiredService<Serving.ModelPreloader>());
         services.AddHealthChecks().AddCheck<Serving.ModelPreloader>("preload", tags: ["ready"]);
         services.AddEndpointsApiExplorer();

@@ -11,6 +11,7 @@ app.UseApiPipeline();
 app.MapDatasetsApi();
 app.MapJobsApi();
 app.MapModelsApi();
+app.MapBatchesApi();
 app.MapApiKeysApi();
 app.MapSessionApi();
 app.MapOperationalEndpoints(metrics => metrics.RequireAuthorization(Scopes.Admin));

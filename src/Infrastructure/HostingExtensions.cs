@@ -64,6 +64,7 @@ public static class HostingExtensions
         services.AddSingleton<JobLeaseStore>();
         services.AddSingleton<MaintenanceStore>();
         services.AddSingleton<ApiKeyStore>();
+        services.AddSingleton<BatchStore>();
         services.AddSingleton<DatabaseRetry>();
         services.AddSingleton<IBlobStore>(provider =>
         {

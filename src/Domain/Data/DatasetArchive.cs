@@ -31,6 +31,23 @@ public static class DatasetArchive
     /// <returns>The dataset root inside <paramref name="targetDirectory"/> and its summary.</returns>
     public static (string Root, DatasetSummary Summary) ExtractAndValidate(Stream zip, string targetDirectory, ArchiveLimits limits, bool decodeImages = true)
     {
+        Extract(zip, targetDirectory, limits);
+        var root = FindRoot(Path.GetFullPath(targetDirectory));
+        var dataset = DatasetRoot.Open(root, limits.Images);
+        if (decodeImages) DecodeAll(dataset);
+        var first = dataset.TrainSplit.Pairs[0];
+        bool oneSize = dataset.TrainSplit.Pairs.All(p => p.Width == first.Width && p.Height == first.Height);
+        return (root, new DatasetSummary(dataset.Layout, dataset.TrainSplit.Count, dataset.ValSplit?.Count ?? 0, dataset.TestSplit?.Count ?? 0,
+            oneSize ? first.Width : null, oneSize ? first.Height : null));
+    }
+
+    /// <summary>
+    /// Extracts a .zip into <paramref name="targetDirectory"/> safely: no entry outside it (zip slip), the entry count
+    /// from the end record and the declared sizes checked before anything is written, the bytes written counted (zip
+    /// bombs), macOS metadata skipped. Errors name the entry.
+    /// </summary>
+    public static void Extract(Stream zip, string targetDirectory, ArchiveLimits limits)
+    {
         Directory.CreateDirectory(targetDirectory);
         var target = Path.GetFullPath(targetDirectory) + Path.DirectorySeparatorChar;
         if (ZipEndRecord.DeclaredEntries(zip) is { } declaredEntries && declaredEntries > limits.MaxEntries)
@@ -96,14 +113,54 @@ public static class DatasetArchive
                 }
             }
         }
+    }
 
-        var root = FindRoot(target);
-        var dataset = DatasetRoot.Open(root, limits.Images);
-        if (decodeImages) DecodeAll(dataset);
-        var first = dataset.TrainSplit.Pairs[0];
-        bool oneSize = dataset.TrainSplit.Pairs.All(p => p.Width == first.Width && p.Height == first.Height);
-        return (root, new DatasetSummary(dataset.Layout, dataset.TrainSplit.Count, dataset.ValSplit?.Count ?? 0, dataset.TestSplit?.Count ?? 0,
-            oneSize ? first.Width : null, oneSize ? first.Height : null));
+    /// <summary>
+    /// The images of an extracted archive of images to translate (any folders; PNG and JPEG by extension), as paths
+    /// relative to <paramref name="folder"/>, each checked from its header against the limits and decoded once.
+    /// </summary>
+    public static IReadOnlyList<string> ImagesToTranslate(string folder, DatasetLimits limits)
+    {
+        var root = Path.GetFullPath(folder);
+        var images = Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories)
+            .Where(f => DatasetSplit.ImageExtensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
+            .Select(f => Path.GetRelativePath(root, f).Replace('\\', '/'))
+            .Where(name => !IsIgnored(name))
+            .Order(StringComparer.Ordinal)
+            .ToList();
+        if (images.Count == 0) throw new DatasetException("The archive holds no PNG or JPEG images.");
+        try
+        {
+            Parallel.ForEach(images, name => CheckImageToTranslate(root, name, limits));
+        }
+        catch (AggregateException e) when (e.InnerExceptions.OfType<DatasetException>().FirstOrDefault() is { } first)
+        {
+            throw first;
+        }
+        return images;
+    }
+
+    private static void CheckImageToTranslate(string root, string name, DatasetLimits limits)
+    {
+        var path = Path.Combine(root, name);
+        IImageInfo? info;
+        try
+        {
+            info = Image.Identify(path);
+            if (info is { Width: > 0, Height: > 0 } && info.Width <= limits.MaxImageSide && info.Height <= limits.MaxImageSide
+                && (long)info.Width * info.Height <= limits.MaxImagePixels)
+            {
+                using var decoded = Image.Load<Rgb24>(path);
+                return;
+            }
+        }
+        catch (Exception e) when (e is ImageFormatException or IOException or NotSupportedException)
+        {
+            throw new DatasetException($"Not a readable image: {e.Message}", name, e);
+        }
+        throw new DatasetException(info is null
+            ? "Not a readable image: the format is not PNG or JPEG."
+            : $"Image is {info.Width}×{info.Height}, over the limit of {limits.MaxImageSide} pixels a side and {limits.MaxImagePixels} pixels in all.", name);
     }
 
     /// <summary>Decodes every image once, so files whose header is fine but whose pixels are not are found now.</summary>

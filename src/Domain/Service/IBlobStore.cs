@@ -34,7 +34,7 @@ public sealed record BlobItem(string Key, DateTimeOffset LastModified);
 public static class BlobKeys
 {
     /// <summary>The top-level prefixes every key below starts with (what the orphan sweep looks through).</summary>
-    public static readonly IReadOnlyList<string> Roots = ["datasets/", "jobs/", "models/"];
+    public static readonly IReadOnlyList<string> Roots = ["datasets/", "jobs/", "models/", "batches/"];
 
     public static string Dataset(Guid datasetId) => $"datasets/{datasetId:N}/dataset.zip";
 
@@ -45,6 +45,9 @@ public static class BlobKeys
 
     /// <summary>The package of a job's epoch: written before its version number is known, and once per epoch.</summary>
     public static string Package(Guid modelId, Guid jobId, int epoch) => $"{ModelPrefix(modelId)}jobs/{jobId:N}/epoch-{epoch:D4}.safetensors";
+    public static string BatchInput(Guid batchId) => $"batches/{batchId:N}/input.zip";
+    public static string BatchResult(Guid batchId) => $"batches/{batchId:N}/result.zip";
+
     /// <summary>The package of an imported version, one key per import.</summary>
     public static string ImportedPackage(Guid modelId, Guid importId) => $"{ModelPrefix(modelId)}imports/{importId:N}.safetensors";
     public static string ModelPrefix(Guid modelId) => $"models/{modelId:N}/";

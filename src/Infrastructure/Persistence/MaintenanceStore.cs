@@ -30,6 +30,8 @@ public sealed class MaintenanceStore(Database database)
             UNION SELECT checkpoint_key FROM jobs WHERE checkpoint_key IS NOT NULL
             UNION SELECT image_blob_key FROM job_snapshots WHERE image_blob_key IS NOT NULL
             UNION SELECT package_blob_key FROM model_versions
+            UNION SELECT input_blob_key FROM batch_jobs
+            UNION SELECT result_blob_key FROM batch_jobs WHERE result_blob_key IS NOT NULL
             """);
         return keys.ToHashSet(StringComparer.Ordinal);
     }

@@ -198,5 +198,25 @@ public static class Migrations
             DROP TABLE model_versions;
             ALTER TABLE model_versions_v6 RENAME TO model_versions;
             """),
+        (7, """
+            CREATE TABLE batch_jobs (
+                id TEXT PRIMARY KEY,
+                model_id TEXT NOT NULL,
+                version BIGINT NOT NULL,
+                mode TEXT NOT NULL,
+                status TEXT NOT NULL,
+                total BIGINT NOT NULL,
+                done BIGINT NOT NULL DEFAULT 0,
+                cancel_requested BIGINT NOT NULL DEFAULT 0,
+                error TEXT NULL,
+                input_blob_key TEXT NOT NULL,
+                result_blob_key TEXT NULL,
+                created_by TEXT NULL,
+                created_at BIGINT NOT NULL,
+                started_at BIGINT NULL,
+                finished_at BIGINT NULL
+            );
+            CREATE INDEX batch_jobs_by_status ON batch_jobs (status);
+            """),
     ];
 }
