@@ -68,6 +68,8 @@ public sealed class BatchTranslationTests : AppTests
             for (int x = 0; x < alone.Width; x++)
                 Assert.Equal(alone[x, y], batched[x, y]); // the same executor and translator as a live request
         await ProblemAsync(await client.PostAsync($"{location}/cancel", null), HttpStatusCode.Conflict);
+        Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync(location)).StatusCode);
+        await ProblemAsync(await client.GetAsync(location), HttpStatusCode.NotFound);
     }
 
     public static TheoryData<string, byte[], string> BadArchives() => new()

@@ -49,6 +49,8 @@ public static class BatchesApi
         group.MapGet("/{id:guid}", GetAsync).WithName("GetBatch").WithSummary("Status and progress of a batch translation").ProducesProblem(404);
         group.MapPost("/{id:guid}/cancel", CancelAsync).WithName("CancelBatch").WithSummary("Cancel a batch translation")
             .ProducesProblem(403).ProducesProblem(404).ProducesProblem(409);
+        group.MapDelete("/{id:guid}", DeleteAsync).WithName("DeleteBatch").WithSummary("Delete a finished batch with its images and result (409 while queued or running)")
+            .ProducesProblem(403).ProducesProblem(404).ProducesProblem(409);
         group.MapGet("/{id:guid}/result", ResultAsync).WithName("GetBatchResult").WithSummary("The translated images as a .zip of PNGs")
             .Produces(200, contentType: "application/zip").ProducesProblem(404).ProducesProblem(409);
         return app;
@@ -121,6 +123,15 @@ public static class BatchesApi
     {
         user.EnsureMayChange((await batches.GetAsync(id, cancellationToken)).CreatedBy, $"Batch {id}");
         return TypedResults.Accepted($"/batches/{id}", BatchResponse.From(await batches.RequestCancelAsync(id, cancellationToken)));
+    }
+
+    private static async Task<NoContent> DeleteAsync(Guid id, BatchStore batches, IBlobStore blobs, ClaimsPrincipal user, CancellationToken cancellationToken)
+    {
+        user.EnsureMayChange((await batches.GetAsync(id, cancellationToken)).CreatedBy, $"Batch {id}");
+        await batches.DeleteAsync(id, cancellationToken);
+        // If this fails, the storage sweep removes them later (no row refers to them).
+        await blobs.DeletePrefixAsync($"batches/{id:N}/", CancellationToken.None);
+        return TypedResults.NoContent();
     }
 
     private static async Task<FileStreamHttpResult> ResultAsync(Guid id, BatchStore batches, IBlobStore blobs, CancellationToken cancellationToken)

@@ -78,6 +78,15 @@ public sealed class BatchStore(Database database)
         return await GetAsync(id, cancellationToken);
     }
 
+    /// <summary>Deletes a finished batch's row; its blobs (input and result) are the caller's to delete.</summary>
+    public async Task<BatchJob> DeleteAsync(Guid id, CancellationToken cancellationToken = default)
+    {
+        var batch = await GetAsync(id, cancellationToken);
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var deleted = await connection.ExecuteAsync("DELETE FROM batch_jobs WHERE id = @id AND status NOT IN ('Queued', 'Running')", new { id = id.ToString() });
+        return deleted == 1 ? batch : throw new ConflictException($"Batch {id} is {batch.Status}; cancel it first.");
+    }
+
     private sealed class BatchRow
     {
         public string Id { get; set; } = "";
