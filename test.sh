@@ -16,6 +16,8 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
   command -v node >/dev/null 2>&1 || missing+=(nodejs)
   command -v npm >/dev/null 2>&1 || missing+=(npm)
+  # The dashboard's browser tests drive Debian's chromium through Playwright (its own browser download fails here).
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "Installing ${missing[*]} ..."
     apt-get update -qq

@@ -15,6 +15,9 @@ public static class ApiServices
         builder.AddPix2PixInfrastructure();
         if (builder.Configuration.InProcessWorker()) builder.AddTrainingWorker();
         builder.AddManagementUrls();
+        // The dashboard's files come from the build's static web assets manifest in any environment (a published app
+        // has them in its wwwroot instead; without a manifest this does nothing).
+        builder.WebHost.UseStaticWebAssets();
         builder.AddApiSecurity();
 
         var services = builder.Services;

@@ -8,12 +8,14 @@ builder.AddApiServices();
 
 var app = builder.Build();
 app.UseApiPipeline();
+app.MapStaticAssets();
 app.MapDatasetsApi();
 app.MapJobsApi();
 app.MapModelsApi();
 app.MapBatchesApi();
 app.MapApiKeysApi();
 app.MapSessionApi();
+app.MapUiPages();
 app.MapOperationalEndpoints(metrics => metrics.RequireAuthorization(Scopes.Admin));
 app.MapHangfireDashboard();
 app.Run();

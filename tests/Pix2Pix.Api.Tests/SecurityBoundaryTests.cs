@@ -39,7 +39,7 @@ public sealed class SecurityBoundaryTests : AppTests
                 var security = operation!["security"]?.AsArray();
                 Assert.True(security is { Count: 1 }, $"{name} declares no security requirement");
                 var scopes = security[0]!["Bearer"]!.AsArray().Select(s => s!.GetValue<string>()).ToList();
-                var url = Regex.Replace(path, @"\{(\w+)\}", m => m.Groups[1].Value is "version" or "epoch" ? "1" : Guid.NewGuid().ToString());
+                var url = Regex.Replace(path, @"\{(\w+)\}", m => m.Groups[1].Value is "version" or "epoch" or "index" ? "1" : Guid.NewGuid().ToString());
 
                 var unauthenticated = await anonymous.SendAsync(new HttpRequestMessage(new HttpMethod(method.ToUpperInvariant()), url));
                 Assert.True(unauthenticated.StatusCode == HttpStatusCode.Unauthorized, $"{name} without credentials: {(int)unauthenticated.StatusCode}");

@@ -35,7 +35,13 @@ public abstract class ServiceBehaviour : AppTests
         var listed = await client.GetJsonAsync("/datasets");
         Assert.Equal(1, listed["total"]!.GetValue<int>());
         Assert.Equal(dataset["id"]!.ToString(), listed["items"]![0]!["id"]!.ToString());
-        Assert.Single(await BlobsAsync(app, "datasets/"));
+        Assert.Equal(5, (await BlobsAsync(app, "datasets/")).Count); // the archive and 4 previews
+        Assert.Equal(4, dataset["previewCount"]!.GetValue<int>());
+        var preview = await client.GetAsync($"/datasets/{dataset["id"]}/previews/0");
+        Assert.Equal("image/png", preview.Content.Headers.ContentType!.MediaType);
+        using (var picture = SixLabors.ImageSharp.Image.Load(await preview.Content.ReadAsByteArrayAsync()))
+            Assert.Equal((192, 96), (picture.Width, picture.Height)); // a 64×32 A|B image scaled to 96 high
+        await ProblemAsync(await client.GetAsync($"/datasets/{dataset["id"]}/previews/4"), HttpStatusCode.NotFound);
     }
 
     [Fact]

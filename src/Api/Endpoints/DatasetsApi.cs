@@ -15,10 +15,10 @@ namespace Pix2Pix.Api.Endpoints;
 public sealed record DatasetSplits(int Train, int Val, int Test);
 
 public sealed record DatasetResponse(Guid Id, string Name, DatasetLayout Layout, DatasetSplits Splits, int? Width, int? Height, long SizeBytes, string? Sha256,
-    DateTimeOffset CreatedAt, string? CreatedBy)
+    int PreviewCount, DateTimeOffset CreatedAt, string? CreatedBy)
 {
-    public static DatasetResponse From(Dataset d) =>
-        new(d.Id, d.Name, d.Layout, new DatasetSplits(d.Train, d.Val, d.Test), d.Width, d.Height, d.SizeBytes, d.Sha256, d.CreatedAt, d.CreatedBy);
+    public static DatasetResponse From(Dataset d) => new(d.Id, d.Name, d.Layout, new DatasetSplits(d.Train, d.Val, d.Test), d.Width, d.Height, d.SizeBytes,
+        d.Sha256, d.Previews, d.CreatedAt, d.CreatedBy);
 }
 
 /// <summary>The multipart form of <c>POST /datasets</c>.</summary>
@@ -56,6 +56,9 @@ public static class DatasetsApi
                 """);
         group.MapGet("/", ListAsync).WithName("ListDatasets").WithSummary("List datasets (newest first)").RequireAuthorization(Scopes.Read);
         group.MapGet("/{id:guid}", GetAsync).WithName("GetDataset").WithSummary("Get a dataset").ProducesProblem(404).RequireAuthorization(Scopes.Read);
+        group.MapGet("/{id:guid}/previews/{index:int}", PreviewAsync).WithName("GetDatasetPreview")
+            .WithSummary("A small picture of one of the dataset's first training pairs (A | B), as PNG; previewCount says how many there are")
+            .Produces(200, contentType: "image/png").ProducesProblem(404).RequireAuthorization(Scopes.Read);
         group.MapDelete("/{id:guid}", DeleteAsync).WithName("DeleteDataset").WithSummary("Delete a dataset (409 while a queued or running job uses it)")
             .ProducesProblem(403).ProducesProblem(404).ProducesProblem(409).RequireAuthorization(Scopes.Train);
         return group;
@@ -121,14 +124,17 @@ public static class DatasetsApi
                 return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["name"] = [$"Give a name of 1 to {MaxNameLength} characters."] });
 
             var archiveLimits = limits.ToArchiveLimits();
-            var summary = await Task.Run(() =>
+            var (root, summary) = await Task.Run(() =>
             {
                 using var zip = File.OpenRead(archive);
-                return DatasetArchive.ExtractAndValidate(zip, Path.Combine(staging, "files"), archiveLimits).Summary;
+                return DatasetArchive.ExtractAndValidate(zip, Path.Combine(staging, "files"), archiveLimits);
             }, cancellationToken);
+            var previews = await Task.Run(() => DatasetPreviews.Make(root, limits.ToImageLimits()), cancellationToken);
 
             var dataset = new Dataset(id, name, summary.Layout, summary.Train, summary.Val, summary.Test, summary.Width, summary.Height,
-                size.Value, BlobKeys.Dataset(id), time.GetUtcNow(), user.Subject(), sha256);
+                size.Value, BlobKeys.Dataset(id), time.GetUtcNow(), user.Subject(), sha256, previews.Count);
+            for (int i = 0; i < previews.Count; i++)
+                await blobs.PutAsync(BlobKeys.DatasetPreview(id, i), new MemoryStream(previews[i]), "image/png", cancellationToken);
             await blobs.PutFileAsync(dataset.BlobKey, archive, "application/zip", cancellationToken);
             try
             {
@@ -136,7 +142,7 @@ public static class DatasetsApi
             }
             catch
             {
-                await blobs.DeleteAsync(dataset.BlobKey, CancellationToken.None);
+                await blobs.DeletePrefixAsync(BlobKeys.DatasetPrefix(id), CancellationToken.None);
                 throw;
             }
             return TypedResults.Created($"/datasets/{id}", DatasetResponse.From(dataset));
@@ -157,11 +163,20 @@ public static class DatasetsApi
     private static async Task<Ok<DatasetResponse>> GetAsync(Guid id, DatasetStore datasets, CancellationToken cancellationToken) =>
         TypedResults.Ok(DatasetResponse.From(await datasets.GetAsync(id, cancellationToken)));
 
+    private static async Task<FileStreamHttpResult> PreviewAsync(Guid id, int index, DatasetStore datasets, IBlobStore blobs, CancellationToken cancellationToken)
+    {
+        var dataset = await datasets.GetAsync(id, cancellationToken);
+        var stream = index >= 0 && index < dataset.Previews ? await blobs.OpenReadAsync(BlobKeys.DatasetPreview(id, index), cancellationToken) : null;
+        return stream is null
+            ? throw new NotFoundException($"Dataset {id} has {dataset.Previews} previews; there is no preview {index}.")
+            : TypedResults.Stream(stream, "image/png");
+    }
+
     private static async Task<NoContent> DeleteAsync(Guid id, DatasetStore datasets, IBlobStore blobs, ClaimsPrincipal user, CancellationToken cancellationToken)
     {
         user.EnsureMayChange((await datasets.GetAsync(id, cancellationToken)).CreatedBy, $"Dataset {id}");
-        var dataset = await datasets.DeleteAsync(id, cancellationToken);
-        await blobs.DeleteAsync(dataset.BlobKey, CancellationToken.None);
+        await datasets.DeleteAsync(id, cancellationToken);
+        await blobs.DeletePrefixAsync(BlobKeys.DatasetPrefix(id), CancellationToken.None);
         return TypedResults.NoContent();
     }
 

@@ -16,7 +16,7 @@ public static class SessionApi
 {
     public static RouteGroupBuilder MapSessionApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/", (ClaimsPrincipal user) => user.Identity?.IsAuthenticated == true ? Results.Redirect("/swagger") : Results.Redirect("/auth/signin"))
+        app.MapGet("/", (ClaimsPrincipal user) => user.Identity?.IsAuthenticated == true ? Results.Redirect("/ui/") : Results.Redirect("/auth/signin?returnUrl=%2Fui%2F"))
             .AllowAnonymous().ExcludeFromDescription();
         var group = app.MapGroup("/auth").WithTags("Sessions");
         group.MapGet("/signin", SignInPage).AllowAnonymous().ExcludeFromDescription();
@@ -35,7 +35,7 @@ public static class SessionApi
         var caller = string.IsNullOrWhiteSpace(key) ? null : await validator.AuthenticateAsync(key.Trim(), SecurityServices.SessionScheme, context.RequestAborted);
         if (caller is null) return Page(context, antiforgery, null, returnUrl, "That API key is not valid: unknown, expired or revoked.", 401);
         await context.SignInAsync(SecurityServices.SessionScheme, caller);
-        return Results.Redirect(IsLocal(returnUrl) ? returnUrl! : "/");
+        return Results.Redirect(IsLocal(returnUrl) ? returnUrl! : "/ui/");
     }
 
     private static Ok<SessionResponse> Session(HttpContext context, ClaimsPrincipal user, IAntiforgery antiforgery) =>
@@ -62,6 +62,7 @@ public static class SessionApi
             <head>
               <meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
               <title>Sign in · Pix2Pix.Service</title>
+              <link rel="icon" href="data:,">
               <style>
                 body { font: 16px system-ui, sans-serif; max-width: 28rem; margin: 4rem auto; padding: 0 1rem; }
                 label, input, button { display: block; width: 100%; box-sizing: border-box; margin-top: .5rem; }
@@ -74,7 +75,7 @@ public static class SessionApi
               <form method="post" action="/auth/signin">
                 <label for="key">API key</label>
                 <input id="key" name="key" type="password" autocomplete="current-password" required autofocus value="{{html.Encode(key ?? "")}}">
-                <input type="hidden" name="returnUrl" value="{{html.Encode(IsLocal(returnUrl) ? returnUrl! : "/")}}">
+                <input type="hidden" name="returnUrl" value="{{html.Encode(IsLocal(returnUrl) ? returnUrl! : "/ui/")}}">
                 <input type="hidden" name="{{tokens.FormFieldName}}" value="{{html.Encode(tokens.RequestToken!)}}">
                 <button type="submit">Sign in</button>
               </form>

@@ -37,6 +37,8 @@ public static class BlobKeys
     public static readonly IReadOnlyList<string> Roots = ["datasets/", "jobs/", "models/", "batches/"];
 
     public static string Dataset(Guid datasetId) => $"datasets/{datasetId:N}/dataset.zip";
+    public static string DatasetPreview(Guid datasetId, int index) => $"datasets/{datasetId:N}/previews/{index}.png";
+    public static string DatasetPrefix(Guid datasetId) => $"datasets/{datasetId:N}/";
 
     /// <summary>A key per lease: a worker that lost its lease can upload, but its upload never becomes the job's checkpoint.</summary>
     public static string Checkpoint(Guid jobId, long leaseToken) => $"{JobPrefix(jobId)}checkpoint-{leaseToken:D6}.zip";

@@ -6,7 +6,7 @@ namespace Pix2Pix.Domain.Service;
 
 /// <summary>An uploaded, validated dataset; its archive is kept in blob storage. <c>CreatedBy</c>: the uploader's subject.</summary>
 public sealed record Dataset(Guid Id, string Name, DatasetLayout Layout, int Train, int Val, int Test, int? Width, int? Height,
-    long SizeBytes, string BlobKey, DateTimeOffset CreatedAt, string? CreatedBy = null, string? Sha256 = null);
+    long SizeBytes, string BlobKey, DateTimeOffset CreatedAt, string? CreatedBy = null, string? Sha256 = null, int Previews = 0);
 
 public enum JobStatus
 {

@@ -9,12 +9,12 @@ public sealed class DatasetStore(Database database)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         await connection.ExecuteAsync("""
-            INSERT INTO datasets (id, name, layout, train_count, val_count, test_count, width, height, size_bytes, blob_key, created_at, created_by, sha256)
-            VALUES (@Id, @Name, @Layout, @Train, @Val, @Test, @Width, @Height, @SizeBytes, @BlobKey, @CreatedAt, @CreatedBy, @Sha256)
+            INSERT INTO datasets (id, name, layout, train_count, val_count, test_count, width, height, size_bytes, blob_key, created_at, created_by, sha256, previews)
+            VALUES (@Id, @Name, @Layout, @Train, @Val, @Test, @Width, @Height, @SizeBytes, @BlobKey, @CreatedAt, @CreatedBy, @Sha256, @Previews)
             """, new
         {
             Id = dataset.Id.ToString(), dataset.Name, Layout = dataset.Layout.ToString(), dataset.Train, dataset.Val, dataset.Test,
-            dataset.Width, dataset.Height, dataset.SizeBytes, dataset.BlobKey, CreatedAt = dataset.CreatedAt.ToUnixTimeMilliseconds(), dataset.CreatedBy, dataset.Sha256,
+            dataset.Width, dataset.Height, dataset.SizeBytes, dataset.BlobKey, CreatedAt = dataset.CreatedAt.ToUnixTimeMilliseconds(), dataset.CreatedBy, dataset.Sha256, dataset.Previews,
         });
     }
 

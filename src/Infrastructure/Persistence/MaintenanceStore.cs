@@ -21,7 +21,7 @@ public sealed class MaintenanceStore(Database database)
             new { name, now, threshold }) == 1;
     }
 
-    /// <summary>Every blob key a row refers to: dataset archives, job checkpoints, snapshot images, version packages.</summary>
+    /// <summary>Every blob key a row refers to: dataset archives and previews, job checkpoints, snapshot images, version packages, batches.</summary>
     public async Task<IReadOnlySet<string>> ReferencedBlobKeysAsync(CancellationToken cancellationToken = default)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
@@ -33,7 +33,10 @@ public sealed class MaintenanceStore(Database database)
             UNION SELECT input_blob_key FROM batch_jobs
             UNION SELECT result_blob_key FROM batch_jobs WHERE result_blob_key IS NOT NULL
             """);
-        return keys.ToHashSet(StringComparer.Ordinal);
+        var referenced = keys.ToHashSet(StringComparer.Ordinal);
+        foreach (var dataset in await connection.QueryAsync<(string Id, long Previews)>("SELECT id, previews FROM datasets WHERE previews > 0"))
+            for (int i = 0; i < dataset.Previews; i++) referenced.Add(Domain.Service.BlobKeys.DatasetPreview(Guid.Parse(dataset.Id), i));
+        return referenced;
     }
 
     /// <summary>Checkpoints of jobs that ended Cancelled or Failed more than <paramref name="retention"/> ago.</summary>

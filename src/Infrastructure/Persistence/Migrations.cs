@@ -218,5 +218,8 @@ public static class Migrations
             );
             CREATE INDEX batch_jobs_by_status ON batch_jobs (status);
             """),
+        (8, """
+            ALTER TABLE datasets ADD COLUMN previews BIGINT NOT NULL DEFAULT 0;
+            """),
     ];
 }

@@ -22,9 +22,10 @@ internal sealed class DatasetRow
     public long CreatedAt { get; set; }
     public string? CreatedBy { get; set; }
     public string? Sha256 { get; set; }
+    public long Previews { get; set; }
 
     public Dataset ToDomain() => new(Guid.Parse(Id), Name, Enum.Parse<DatasetLayout>(Layout), (int)TrainCount, (int)ValCount, (int)TestCount,
-        (int?)Width, (int?)Height, SizeBytes, BlobKey, Clock.From(CreatedAt), CreatedBy, Sha256);
+        (int?)Width, (int?)Height, SizeBytes, BlobKey, Clock.From(CreatedAt), CreatedBy, Sha256, (int)Previews);
 }
 
 internal sealed class ModelRow
