@@ -18,6 +18,9 @@ public abstract class AppTests : IAsyncLifetime
     public Task DisposeAsync()
     {
         foreach (var factory in factories) factory.Dispose();
+        // Every test has a database of its own, so its pooled connections would only idle on, filling the server's
+        // max_connections as the tests go on (each app also holds Hangfire's): close them now.
+        Npgsql.NpgsqlConnection.ClearAllPools();
         return Task.CompletedTask;
     }
 

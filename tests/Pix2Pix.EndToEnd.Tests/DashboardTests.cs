@@ -67,7 +67,7 @@ public sealed class DashboardTests
         await page.GetByRole(AriaRole.Link, new() { Name = "Train on it" }).ClickAsync();
         await page.Locator("#field-modelName").FillAsync("tiny-model");
         foreach (var (field, value) in new[] { ("generatorFilters", "16"), ("discriminatorFilters", "16"), ("loadSize", "36"), ("cropSize", "30"),
-            ("epochs", "3"), ("decayEpochs", "0"), ("snapshotEvery", "1"), ("checkpointEvery", "5"), ("snapshotImages", "2") })
+            ("epochs", "60"), ("decayEpochs", "0"), ("snapshotEvery", "20"), ("checkpointEvery", "100"), ("snapshotImages", "2") })
             await page.Locator($"#field-{field}").FillAsync(value);
         await page.Locator("#field-generator").FillAsync("unet_32");
         await page.Locator("#start").ClickAsync();
@@ -78,18 +78,19 @@ public sealed class DashboardTests
         await page.WaitForURLAsync("**/ui/jobs/*");
         var jobId = Guid.Parse(page.Url.Split('/').Last());
 
-        // Watch the chart gain points while it trains, then the gallery's slider.
+        // Watch the chart gain points while it trains (240 iterations, a few seconds), then the gallery's slider.
         await page.WaitForFunctionAsync("() => Number(document.querySelector('#chart').dataset.points) > 0", null, new() { Timeout = 120_000 });
         var first = int.Parse((await page.Locator("#chart").GetAttributeAsync("data-points"))!);
+        await page.WaitForFunctionAsync($"() => Number(document.querySelector('#chart').dataset.points) > {first}", null, new() { Timeout = 120_000 });
+        Assert.True(first < 240, $"the first points came at once: {first}");
         await Assertions.Expect(page.Locator("#status")).ToHaveTextAsync("Succeeded", new() { Timeout = 180_000 });
-        await page.WaitForFunctionAsync($"() => Number(document.querySelector('#chart').dataset.points) === 12 && document.querySelectorAll('#metrics tbody tr').length === 3");
-        Assert.True(first <= 12);
+        await page.WaitForFunctionAsync("() => Number(document.querySelector('#chart').dataset.points) === 240 && document.querySelectorAll('#metrics tbody tr').length === 3");
         await Assertions.Expect(page.Locator("#metrics .best")).ToHaveCountAsync(1);
-        await Assertions.Expect(page.Locator("#gallery-label")).ToHaveTextAsync("epoch 3");
+        await Assertions.Expect(page.Locator("#gallery-label")).ToHaveTextAsync("epoch 60");
         await page.Locator("#gallery-epoch").FocusAsync();
         await page.Keyboard.PressAsync("Home");
-        await Assertions.Expect(page.Locator("#gallery-label")).ToHaveTextAsync("epoch 1");
-        await Assertions.Expect(page.Locator("#gallery-image")).ToHaveAttributeAsync("src", $"/jobs/{jobId}/snapshots/1");
+        await Assertions.Expect(page.Locator("#gallery-label")).ToHaveTextAsync("epoch 20");
+        await Assertions.Expect(page.Locator("#gallery-image")).ToHaveAttributeAsync("src", $"/jobs/{jobId}/snapshots/20");
         await Shot(page, "job");
 
         // The model's versions, then translate through the file input.
