@@ -197,6 +197,13 @@ public abstract class AccessControlBehaviour : AppTests
         var html = await page.Content.ReadAsStringAsync();
         Assert.Contains("<label for=\"key\">API key</label>", html);
         var formToken = Regex.Match(html, "name=\"__RequestVerificationToken\" value=\"([^\"]+)\"").Groups[1].Value;
+        var other = ClientWith(app, null, new WebApplicationFactoryClientOptions { AllowAutoRedirect = false, HandleCookies = true });
+        var otherToken = Regex.Match(await other.GetStringAsync("/auth/signin"), "name=\"__RequestVerificationToken\" value=\"([^\"]+)\"").Groups[1].Value;
+        var elsewhere = await other.PostAsync("/auth/signin", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["key"] = key, ["returnUrl"] = "/\t/evil.example", ["__RequestVerificationToken"] = otherToken,
+        }));
+        Assert.Equal("/ui/", elsewhere.Headers.Location?.OriginalString); // not "/\t/evil.example", which browsers read as //evil.example
         var wrong = await browser.PostAsync("/auth/signin", new FormUrlEncodedContent(new Dictionary<string, string>
         {
             ["key"] = "p2p_0123456789_not-a-key", ["returnUrl"] = "/jobs", ["__RequestVerificationToken"] = formToken,

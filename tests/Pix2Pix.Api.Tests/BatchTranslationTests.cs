@@ -79,6 +79,7 @@ public sealed class BatchTranslationTests : AppTests
         { "no images", TestArchives.Entries(("notes.txt", "hello"u8.ToArray())), "no PNG or JPEG images" },
         { "corrupt image", TestArchives.Entries(("broken.png", [0x89, 0x50, 0x4E, 0x47, 1, 2, 3])), "broken.png" },
         { "bomb header", TestArchives.Entries(("bomb.png", TestArchives.PngHeaderOnly(60000, 60000))), "bomb.png" },
+        { "two images, one output name", TestArchives.Entries(("a.png", TestArchives.Png(8, 8)), ("a.jpg", TestArchives.Png(8, 8))), "would both be translated to a.png" },
     };
 
     [Theory]

@@ -90,7 +90,8 @@ public abstract class RegistryBehaviour : AppTests
         { "another architecture", Fixture("unet32-ngf8.legacy.pth"), """{"generator":"unet_64","generatorFilters":8}""", "file", "which a unet_64 generator" },
         { "not weights", "GIF89a not a state_dict"u8.ToArray(), Manifest, "file", "torch.save" },
         { "a pickle asking for os.system", HostilePickle(), Manifest, "file", "'posix.system'" },
-        { "manifest not JSON", Fixture("unet32-ngf8.pth"), "generator=unet_32", "manifest", "not JSON" },
+        { "manifest not JSON", Fixture("unet32-ngf8.pth"), "generator=unet_32", "manifest", "not a JSON object" },
+        { "manifest null", Fixture("unet32-ngf8.pth"), "null", "manifest", "not a JSON object" },
         { "manifest impossible", Fixture("unet32-ngf8.pth"), """{"generator":"unet_32","cropSize":20}""", "manifest.cropSize", "" },
     };
 

@@ -32,11 +32,12 @@ public static class BatchesApi
         app.MapPost("/models/{id:guid}/translate-batch", SubmitAsync).WithTags("Batches").WithName("TranslateBatch")
             .WithSummary("Translate a .zip of images in the background; the result is a .zip of PNGs under the same names")
             .RequireAuthorization(Scopes.Translate)
-            .RequireRateLimiting(SecurityServices.TranslateRate)
+            // An archive of up to Uploads:MaxDatasetBytes, extracted and decoded here: counted with uploads, not single images.
+            .RequireRateLimiting(SecurityServices.TrainRate)
             .WithMetadata(new RequestSizeLimitAttribute(maxArchiveBytes + DatasetsApi.MultipartOverhead))
             .DisableAntiforgery()
             .Accepts<DatasetUploadForm>("multipart/form-data")
-            .ProducesValidationProblem().ProducesProblem(404).ProducesProblem(413).ProducesProblem(415).ProducesProblem(429)
+            .ProducesValidationProblem().ProducesProblem(404).ProducesProblem(413).ProducesProblem(415).ProducesProblem(429).ProducesProblem(503)
             .WithDescription("""
                 Multipart with the .zip in `file` (images in any folders; the dataset archive's rules apply: no entry outside the
                 archive, entry and size limits, each image checked and decoded, errors naming the file). Query: `version`
@@ -58,7 +59,8 @@ public static class BatchesApi
 
     private static async Task<Results<AcceptedAtRoute<BatchResponse>, ValidationProblem, ProblemHttpResult>> SubmitAsync(
         Guid id, HttpRequest request, [FromQuery] int? version, [FromQuery] string? mode, ModelStore models, BatchStore batches, IBlobStore blobs,
-        IBackgroundJobClient queue, IOptions<UploadOptions> uploads, IOptions<StorageOptions> storage, ClaimsPrincipal user, CancellationToken cancellationToken)
+        IBackgroundJobClient queue, UploadSlots slots, IOptions<UploadOptions> uploads, IOptions<StorageOptions> storage, ClaimsPrincipal user,
+        CancellationToken cancellationToken)
     {
         FitMode fit;
         if (mode is null || mode.Equals("resize", StringComparison.OrdinalIgnoreCase)) fit = FitMode.Resize;
@@ -70,6 +72,8 @@ public static class BatchesApi
             return TypedResults.Problem("Send multipart/form-data with the .zip of images in a field named 'file'.", statusCode: 415, title: "Unsupported media type");
 
         var limits = uploads.Value;
+        using var slot = slots.TryEnter();
+        if (slot is null) return UploadSlots.Busy(request.HttpContext, limits);
         var batchId = Guid.NewGuid();
         var staging = Path.Combine(storage.Value.WorkDirectory, "uploads", batchId.ToString("N"));
         var archive = Path.Combine(staging, "input.zip");

@@ -75,12 +75,7 @@ public static class DatasetsApi
         if (request.ContentLength > limits.MaxDatasetBytes + MultipartOverhead)
             return TooLarge(limits.MaxDatasetBytes);
         using var slot = slots.TryEnter();
-        if (slot is null)
-        {
-            request.HttpContext.Response.Headers.RetryAfter = UploadSlots.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            return TypedResults.Problem($"{limits.MaxConcurrent} dataset uploads are already being received here (Uploads:MaxConcurrent); retry shortly.",
-                statusCode: 503, title: "Busy");
-        }
+        if (slot is null) return UploadSlots.Busy(request.HttpContext, limits);
 
         var id = Guid.NewGuid();
         var staging = Path.Combine(storage.Value.WorkDirectory, "uploads", id.ToString("N"));
@@ -209,7 +204,10 @@ public static class DatasetsApi
         TypedResults.Problem($"The archive is larger than the limit of {limit} bytes (Uploads:MaxDatasetBytes).", statusCode: 413, title: "Request too large");
 }
 
-/// <summary>Bounds the dataset uploads one process receives at once (each holds a connection and disk while it streams).</summary>
+/// <summary>
+/// Bounds the large uploads one process receives at once (datasets, batch archives, imported weights): each holds a
+/// connection, disk or memory while it arrives and is checked.
+/// </summary>
 public sealed class UploadSlots(IOptions<UploadOptions> options)
 {
     public const int RetryAfterSeconds = 10;
@@ -217,6 +215,14 @@ public sealed class UploadSlots(IOptions<UploadOptions> options)
 
     /// <summary>A slot to release by disposing, or null when all are taken.</summary>
     public IDisposable? TryEnter() => slots.Wait(0) ? new Slot(slots) : null;
+
+    /// <summary>503 with Retry-After: every slot is taken.</summary>
+    public static ProblemHttpResult Busy(HttpContext context, UploadOptions limits)
+    {
+        context.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return TypedResults.Problem($"{limits.MaxConcurrent} uploads are already being received here (Uploads:MaxConcurrent); retry shortly.",
+            statusCode: 503, title: "Busy");
+    }
 
     private sealed class Slot(SemaphoreSlim slots) : IDisposable
     {

@@ -15,6 +15,9 @@ namespace Pix2Pix.Api.Endpoints;
 public static class JobEvents
 {
     public const string Job = "job", Losses = "losses", Snapshot = "snapshot", End = "end";
+
+    /// <summary>A stream ends after this long (EventSource reconnects with Last-Event-ID), so no connection lives forever.</summary>
+    private static readonly TimeSpan MaxStreamDuration = TimeSpan.FromMinutes(30);
     private const int MaxIterationsPerEvent = 5_000;
 
     public static async IAsyncEnumerable<SseItem<object>> StreamAsync(Guid jobId, long afterIteration, JobStore jobs, TimeProvider time, TimeSpan interval,
@@ -23,7 +26,8 @@ public static class JobEvents
         DateTimeOffset? lastUpdate = null;
         var sentSnapshots = new HashSet<int>();
         long lastIteration = afterIteration;
-        while (!cancellationToken.IsCancellationRequested)
+        long started = time.GetTimestamp();
+        while (!cancellationToken.IsCancellationRequested && time.GetElapsedTime(started) < MaxStreamDuration)
         {
             var job = await jobs.GetAsync(jobId, cancellationToken);
             if (job.UpdatedAt != lastUpdate)

@@ -166,11 +166,13 @@ public static class ModelsApi
     }
 
     private static async Task<Results<Created<ImportedVersion>, ValidationProblem, ProblemHttpResult>> ImportAsync(
-        HttpRequest request, ModelStore models, IBlobStore blobs, IOptions<UploadOptions> uploads, ClaimsPrincipal user, TimeProvider time,
+        HttpRequest request, ModelStore models, IBlobStore blobs, UploadSlots slots, IOptions<UploadOptions> uploads, ClaimsPrincipal user, TimeProvider time,
         CancellationToken cancellationToken)
     {
         if (!request.HasFormContentType)
             return TypedResults.Problem("Send multipart/form-data with the weights in a field named 'file'.", statusCode: 415, title: "Unsupported media type");
+        using var slot = slots.TryEnter();
+        if (slot is null) return UploadSlots.Busy(request.HttpContext, uploads.Value);
         var limit = uploads.Value.MaxModelBytes;
         IFormCollection form;
         try
@@ -195,9 +197,9 @@ public static class ModelsApi
             recipe = TrainingRecipe.FromJson(form["manifest"] is { Count: > 0 } manifest && !string.IsNullOrWhiteSpace(manifest) ? manifest.ToString() : "{}");
             foreach (var (field, message) in recipe.Validate()) errors[$"manifest.{field}"] = [message];
         }
-        catch (System.Text.Json.JsonException e)
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidJobException)
         {
-            errors["manifest"] = [$"The manifest is not JSON with the names of the training options: {e.Message}"];
+            errors["manifest"] = [$"The manifest is not a JSON object with the names of the training options: {e.Message}"];
         }
         bool promote = false;
         if (form["promote"] is { Count: > 0 } promoteValue && !bool.TryParse(promoteValue, out promote))
@@ -215,7 +217,7 @@ public static class ModelsApi
         using var plain = new MemoryStream();
         try
         {
-            await Task.Run(() => ModelPackage.Import(weights, manifestForPackage, plain), cancellationToken);
+            await Task.Run(() => ModelPackage.Import(weights, manifestForPackage, plain, maxBytes: 2 * limit), cancellationToken);
         }
         catch (ModelImportException e)
         {

@@ -48,8 +48,10 @@ public static class SessionApi
         return TypedResults.NoContent();
     }
 
+    /// <summary>A path on this site: no scheme, no host, no control characters (browsers drop tabs, turning "/\t/x" into "//x").</summary>
     private static bool IsLocal(string? url) =>
-        !string.IsNullOrEmpty(url) && url.StartsWith('/') && !url.StartsWith("//", StringComparison.Ordinal) && !url.StartsWith("/\\", StringComparison.Ordinal);
+        !string.IsNullOrEmpty(url) && url.StartsWith('/') && !url.StartsWith("//", StringComparison.Ordinal) && !url.StartsWith("/\\", StringComparison.Ordinal)
+        && !url.Any(c => c < 0x20 || c == 0x7f);
 
     private static ContentHttpResult Page(HttpContext context, IAntiforgery antiforgery, string? key, string? returnUrl, string? error, int status)
     {

@@ -31,7 +31,7 @@ public sealed class ApiKeyAuthenticationHandler(IOptionsMonitor<AuthenticationSc
 
     public static string? PresentedKey(HttpRequest request)
     {
-        if (request.Headers[HeaderName].ToString() is { Length: > 0 } header) return header.Trim();
+        if (request.Headers[HeaderName].ToString().Trim() is { Length: > 0 } header) return header;
         var authorization = request.Headers.Authorization.ToString();
         return authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) && authorization[7..].Trim() is { Length: > 0 } bearer ? bearer : null;
     }

@@ -20,15 +20,26 @@ public sealed class BootstrapAdminKey
         if (string.IsNullOrWhiteSpace(configured))
         {
             FilePath = Path.GetFullPath(Path.Combine(storage.Value.DataDirectory, FileName));
-            if (File.Exists(FilePath)) configured = File.ReadAllText(FilePath).Trim();
+            if (File.Exists(FilePath))
+            {
+                configured = File.ReadAllText(FilePath).Trim();
+                if (configured.Length < 32)
+                    throw new InvalidOperationException($"{FilePath} does not hold an admin key of 32 characters or more; delete it to have a new one generated.");
+            }
             else
             {
                 configured = $"{Pix2Pix.Infrastructure.Persistence.ApiKeyStore.KeyStart}admin_{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24))}";
                 Directory.CreateDirectory(Path.GetDirectoryName(FilePath)!);
+                // Written whole under another name, then renamed: a crash never leaves a partial key behind.
+                var temporary = $"{FilePath}.{Environment.ProcessId}.tmp";
                 var create = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
                 if (!OperatingSystem.IsWindows()) create.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-                using (var file = new FileStream(FilePath, create))
+                using (var file = new FileStream(temporary, create))
+                {
                     file.Write(Encoding.UTF8.GetBytes(configured + "\n"));
+                    file.Flush(flushToDisk: true);
+                }
+                File.Move(temporary, FilePath);
                 Generated = configured;
             }
         }

@@ -83,7 +83,17 @@ public static class SecurityServices
                 o.Audience = jwt.Audience;
                 o.RequireHttpsMetadata = jwt.RequireHttpsMetadata;
                 o.MapInboundClaims = false;
-                o.Events = new JwtBearerEvents { OnTokenValidated = context => { context.Principal = FromToken(context.Principal!, jwt); return Task.CompletedTask; } };
+                o.Events = new JwtBearerEvents
+                {
+                    OnTokenValidated = context =>
+                    {
+                        // A token without a subject could not own what it creates, nor have limits of its own.
+                        if (context.Principal!.FindFirst("sub") is null && context.Principal.FindFirst("client_id") is null)
+                            context.Fail("The token names no subject (sub or client_id).");
+                        else context.Principal = FromToken(context.Principal, jwt);
+                        return Task.CompletedTask;
+                    },
+                };
             });
 
         services.AddAuthorizationBuilder()
@@ -186,7 +196,7 @@ public static class SecurityServices
             .SelectMany(claim => claim.Value.Split(' ', StringSplitOptions.RemoveEmptyEntries))
             .Where(value => value.StartsWith(jwt.ScopePrefix, StringComparison.Ordinal))
             .Select(value => value[jwt.ScopePrefix.Length..]);
-        var subject = token.FindFirst("sub")?.Value ?? token.FindFirst("client_id")?.Value ?? "unknown";
+        var subject = token.FindFirst("sub")?.Value ?? token.FindFirst("client_id")!.Value;
         return Caller.Create($"oidc:{subject}", granted, JwtScheme);
     }
 

@@ -28,12 +28,18 @@ public sealed class BatchTranslationRunner(
     private static readonly PngEncoder Png = new() { CompressionLevel = PngCompressionLevel.BestSpeed };
 
     [Queue(Queue)]
-    [AutomaticRetry(Attempts = 2)]
+    [AutomaticRetry(Attempts = 0)] // a batch that fails ends Failed with the reason; only an interrupted one runs again
     [JobDisplayName("Translate batch {0}")]
     public async Task RunAsync(Guid batchId, CancellationToken shutdown)
     {
         var batch = await batches.FindAsync(batchId, shutdown);
-        if (batch is null || batch.IsFinished || !await batches.StartAsync(batchId, shutdown)) return;
+        if (batch is null || batch.IsFinished) return;
+        if (!await batches.StartAsync(batchId, shutdown))
+        {
+            // Cancelled while it ran, then delivered again (a restart): it ends here.
+            if (batch.CancelRequested) await batches.FinishAsync(batchId, JobStatus.Cancelled, null, null, CancellationToken.None);
+            return;
+        }
         var work = Path.Combine(storage.Value.WorkDirectory, "batches", batchId.ToString("N"));
         try
         {
@@ -66,11 +72,12 @@ public sealed class BatchTranslationRunner(
             await batches.FinishAsync(batchId, JobStatus.Succeeded, null, key, CancellationToken.None);
             logger.LogInformation("Batch {BatchId}: {Total} images translated by model {ModelId} version {Version}", batchId, images.Count, batch.ModelId, batch.Version);
         }
-        catch (Exception e) when (e is DatasetException or NotFoundException or ConflictException)
+        catch (Exception e) when (!(e is OperationCanceledException && shutdown.IsCancellationRequested))
         {
-            // The batch itself cannot be done (its model version was deleted or its package refused): no retry.
+            // Its version deleted, its package refused, the blob store down: the batch ends Failed with the reason
+            // (a stopping process leaves it Running instead, to be delivered again).
             await batches.FinishAsync(batchId, JobStatus.Failed, e.Message, null, CancellationToken.None);
-            logger.LogWarning("Batch {BatchId} failed: {Error}", batchId, e.Message);
+            logger.LogWarning(e, "Batch {BatchId} failed: {Error}", batchId, e.Message);
         }
         finally
         {

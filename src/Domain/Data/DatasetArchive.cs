@@ -129,6 +129,9 @@ public static class DatasetArchive
             .Order(StringComparer.Ordinal)
             .ToList();
         if (images.Count == 0) throw new DatasetException("The archive holds no PNG or JPEG images.");
+        var sameOutput = images.GroupBy(name => Path.ChangeExtension(name, ".png"), StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
+        if (sameOutput is not null)
+            throw new DatasetException($"{string.Join(" and ", sameOutput)} would both be translated to {sameOutput.Key}; rename one.", sameOutput.First());
         try
         {
             Parallel.ForEach(images, name => CheckImageToTranslate(root, name, limits));
@@ -140,21 +143,28 @@ public static class DatasetArchive
         return images;
     }
 
+    /// <summary>Only the formats translate accepts: a file in any other format is never handed to another decoder.</summary>
+    private static readonly Configuration PngAndJpeg = new(new SixLabors.ImageSharp.Formats.Png.PngConfigurationModule(),
+        new SixLabors.ImageSharp.Formats.Jpeg.JpegConfigurationModule());
+
     private static void CheckImageToTranslate(string root, string name, DatasetLimits limits)
     {
         var path = Path.Combine(root, name);
         IImageInfo? info;
         try
         {
-            info = Image.Identify(path);
+            using var file = File.OpenRead(path);
+            info = Image.Identify(PngAndJpeg, file);
             if (info is { Width: > 0, Height: > 0 } && info.Width <= limits.MaxImageSide && info.Height <= limits.MaxImageSide
                 && (long)info.Width * info.Height <= limits.MaxImagePixels)
             {
-                using var decoded = Image.Load<Rgb24>(path);
+                file.Position = 0;
+                using var decoded = Image.Load<Rgb24>(PngAndJpeg, file);
                 return;
             }
         }
-        catch (Exception e) when (e is ImageFormatException or IOException or NotSupportedException)
+        // Decoders meet hostile and truncated files: any failure to read one is about that file.
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
             throw new DatasetException($"Not a readable image: {e.Message}", name, e);
         }

@@ -11,6 +11,9 @@ public static class ZipEndRecord
     private const uint EndSignature = 0x06054b50, Zip64LocatorSignature = 0x07064b50, Zip64EndSignature = 0x06064b50;
     private const int EndSize = 22, MaxCommentLength = ushort.MaxValue, Zip64LocatorSize = 20;
 
+    /// <summary>A central directory record with a name of up to 210 bytes (longer names count as more entries).</summary>
+    private const int MaxBytesPerEntry = 256;
+
     /// <summary>The declared number of entries, or null when the stream has no end record (not a .zip).</summary>
     public static long? DeclaredEntries(Stream zip)
     {
@@ -34,7 +37,10 @@ public static class ZipEndRecord
         {
             if (BinaryPrimitives.ReadUInt32LittleEndian(tail.AsSpan(at)) != EndSignature) continue;
             ushort entries = BinaryPrimitives.ReadUInt16LittleEndian(tail.AsSpan(at + 10));
-            if (entries != ushort.MaxValue) return entries;
+            uint directoryBytes = BinaryPrimitives.ReadUInt32LittleEndian(tail.AsSpan(at + 12));
+            // An archive that declares few entries but whose central directory could hold many more (46 bytes and a
+            // name each) counts as that many more: the directory is what gets listed into memory.
+            if (entries != ushort.MaxValue) return Math.Max(entries, directoryBytes == uint.MaxValue ? 0 : directoryBytes / MaxBytesPerEntry);
             long locator = tailStart + at - Zip64LocatorSize;
             if (locator < 0) return entries;
             var locatorBytes = ReadAt(zip, locator, Zip64LocatorSize);

@@ -142,9 +142,9 @@ public static class ModelPackage
     /// implementation's <c>latest_net_G.pth</c>, or a .safetensors) and the manifest describing the generator. Weights
     /// that do not fit it answer a <see cref="ModelImportException"/> naming the first missing, unexpected or misshapen key.
     /// </summary>
-    public static void Import(byte[] file, ModelManifest manifest, Stream destination)
+    public static void Import(byte[] file, ModelManifest manifest, Stream destination, long maxBytes = 4L * 1024 * 1024 * 1024)
     {
-        var weights = StateDictFile.Read(file);
+        var weights = StateDictFile.Read(file, maxBytes);
         try
         {
             using var generator = NetworkFactory.CreateGeneratorForLoading(manifest.ToNetworkOptions());

@@ -32,45 +32,52 @@ public static class StateDictFile
     /// <summary>torch.save's legacy format starts with this magic number, pickled as a LONG1.</summary>
     private static readonly byte[] LegacyMagic = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
 
-    /// <summary>The tensors by name (the caller disposes them).</summary>
-    public static Dictionary<string, Tensor> Read(byte[] file)
+    /// <summary>The largest data.pkl read: a state_dict's pickle holds names and shapes, not weights.</summary>
+    private const int MaxPickleBytes = 64 * 1024 * 1024;
+
+    /// <summary>
+    /// The tensors by name (the caller disposes them). <paramref name="maxBytes"/> bounds what a .pth archive may
+    /// declare it expands to. Whatever is wrong with the bytes, the answer is a <see cref="ModelImportException"/>.
+    /// </summary>
+    public static Dictionary<string, Tensor> Read(byte[] file, long maxBytes = 4L * 1024 * 1024 * 1024)
     {
-        if (file.Length >= 4 && file[0] == 0x50 && file[1] == 0x4b && file[2] == 0x03 && file[3] == 0x04) return ReadZip(file);
-        if (file.AsSpan().StartsWith(LegacyMagic)) return ReadZip(LegacyToZip(file));
-        if (LooksLikeSafetensors(file))
+        try
         {
-            try
-            {
-                return Safetensors.LoadStateDict(new MemoryStream(file));
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                throw new ModelImportException($"The .safetensors file cannot be read: {e.Message}", e);
-            }
+            if (file.Length >= 4 && file[0] == 0x50 && file[1] == 0x4b && file[2] == 0x03 && file[3] == 0x04) return ReadZip(file, maxBytes);
+            if (file.AsSpan().StartsWith(LegacyMagic)) return ReadZip(LegacyToZip(file), maxBytes);
+            if (LooksLikeSafetensors(file)) return Safetensors.LoadStateDict(new MemoryStream(file));
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // The reader meets hostile and truncated files: any failure to read them is about the file.
+            throw e as ModelImportException ?? new ModelImportException($"The file cannot be read as a state_dict: {e.Message}", e);
         }
         throw new ModelImportException("The file is neither a PyTorch state_dict written by torch.save (.pth, zip or legacy format) nor a .safetensors file.");
     }
 
-    private static Dictionary<string, Tensor> ReadZip(byte[] file)
+    private static Dictionary<string, Tensor> ReadZip(byte[] file, long maxBytes)
     {
-        try
+        using (var zip = new ZipArchive(new MemoryStream(file), ZipArchiveMode.Read))
         {
-            using (var zip = new ZipArchive(new MemoryStream(file), ZipArchiveMode.Read))
+            if (zip.Entries.Sum(e => e.Length) > maxBytes)
+                throw new ModelImportException($"The .pth archive expands to more than {maxBytes} bytes.");
+            var pickle = zip.Entries.FirstOrDefault(e => e.FullName.EndsWith("data.pkl", StringComparison.Ordinal))
+                ?? throw new ModelImportException("The .pth archive has no data.pkl: it was not written by torch.save.");
+            if (pickle.Length > MaxPickleBytes) throw new ModelImportException($"The .pth archive's data.pkl is larger than {MaxPickleBytes} bytes.");
+            using var data = new MemoryStream();
+            using (var entry = pickle.Open())
             {
-                var pickle = zip.Entries.FirstOrDefault(e => e.FullName.EndsWith("data.pkl", StringComparison.Ordinal))
-                    ?? throw new ModelImportException("The .pth archive has no data.pkl: it was not written by torch.save.");
-                using var data = new MemoryStream();
-                using (var entry = pickle.Open()) entry.CopyTo(data);
-                CheckGlobals(PickleScan.Read(data.ToArray(), 0));
+                var buffer = new byte[81920];
+                int read;
+                while ((read = entry.Read(buffer)) > 0)
+                {
+                    if (data.Length + read > MaxPickleBytes) throw new ModelImportException($"The .pth archive's data.pkl expands past {MaxPickleBytes} bytes.");
+                    data.Write(buffer, 0, read);
+                }
             }
-            var table = PyTorchUnpickler.UnpickleStateDict(new MemoryStream(file));
-            return ToTensors(table);
+            CheckGlobals(PickleScan.Read(data.ToArray(), 0));
         }
-        catch (Exception e) when (e is ModelImportException or InvalidDataException or InvalidCastException or NotImplementedException or KeyNotFoundException
-            or ArgumentException or InvalidOperationException or Razorvine.Pickle.PickleException)
-        {
-            throw e as ModelImportException ?? new ModelImportException($"The .pth file cannot be read as a state_dict: {e.Message}", e);
-        }
+        return ToTensors(PyTorchUnpickler.UnpickleStateDict(new MemoryStream(file)));
     }
 
     private static Dictionary<string, Tensor> ToTensors(Hashtable table)
@@ -109,7 +116,8 @@ public static class StateDictFile
             position = scan.End;
         }
         CheckGlobals(stateDict!);
-        var types = stateDict!.Storages.ToDictionary(s => s.Key, s => s.StorageType);
+        var types = new Dictionary<string, string>();
+        foreach (var (key, type) in stateDict!.Storages) types.TryAdd(key, type); // tensors sharing a storage name it more than once
         using var output = new MemoryStream();
         using (var zip = new ZipArchive(output, ZipArchiveMode.Create, leaveOpen: true))
         {
@@ -199,6 +207,9 @@ internal sealed class PickleScan
             pushed.Add(new Global(module, name));
         }
 
+        // Python reads the 4-byte memo indexes unsigned; one that is negative here would be another slot there.
+        static long MemoIndex(long index) => index >= 0 ? index : throw new ModelImportException("The pickle uses a memo index beyond 2^31; it is refused.");
+
         while (true)
         {
             if (at >= data.Length) throw new ModelImportException("The pickle is truncated (no STOP).");
@@ -241,11 +252,11 @@ internal sealed class PickleScan
                     break;
                 case (byte)'p': memo[long.Parse(Line(), System.Globalization.CultureInfo.InvariantCulture)] = pushed.LastOrDefault() ?? other; break;
                 case (byte)'q': memo[Int(1)] = pushed.LastOrDefault() ?? other; break;
-                case (byte)'r': memo[Int(4)] = pushed.LastOrDefault() ?? other; break;
+                case (byte)'r': memo[MemoIndex(Int(4))] = pushed.LastOrDefault() ?? other; break;
                 case 0x94: memo[memo.Count] = pushed.LastOrDefault() ?? other; break; // MEMOIZE
                 case (byte)'g': pushed.Add(memo.GetValueOrDefault(long.Parse(Line(), System.Globalization.CultureInfo.InvariantCulture), other)); break;
                 case (byte)'h': pushed.Add(memo.GetValueOrDefault(Int(1), other)); break;
-                case (byte)'j': pushed.Add(memo.GetValueOrDefault(Int(4), other)); break;
+                case (byte)'j': pushed.Add(memo.GetValueOrDefault(MemoIndex(Int(4)), other)); break;
                 case 0x82 or 0x83 or 0x84: throw new ModelImportException("The pickle uses the extension registry (EXT opcodes); it is refused.");
                 default: throw new ModelImportException($"The pickle has an unknown opcode 0x{op:x2} at byte {at - 1}.");
             }

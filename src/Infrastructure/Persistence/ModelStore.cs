@@ -135,7 +135,12 @@ public sealed class ModelStore(Database database)
     {
         await ResolveVersionAsync(modelId, version, cancellationToken);
         await using var connection = await database.OpenAsync(cancellationToken);
-        await connection.ExecuteAsync("UPDATE models SET default_version = @version WHERE id = @id", new { id = modelId.ToString(), version });
+        // The version must still exist as the row changes (a delete may run between the check above and this update).
+        var updated = await connection.ExecuteAsync("""
+            UPDATE models SET default_version = @version
+            WHERE id = @id AND EXISTS (SELECT 1 FROM model_versions WHERE model_id = @id AND version = @version)
+            """, new { id = modelId.ToString(), version });
+        if (updated == 0) throw new NotFoundException($"Model {modelId} has no version {version}.");
     }
 
     /// <summary>
