@@ -18,12 +18,12 @@ public static class SwaggerSetup
                 Train pix2pix image-to-image models on your paired images and translate with them.
 
                 Every endpoint needs an API key (`Authorization: Bearer <key>` or `X-Api-Key: <key>`) with the scope it names
-                (`read`, `translate`, `train`, `admin`); a fresh embedded install writes an admin key to `data/admin.key`.
+                (`read`, `translate`, `train`, `admin`); a fresh embedded install writes an admin key to `{Storage:DataDirectory}/admin.key` (`src/Api/data/admin.key` under `dotnet run`) and logs where.
                 Use **Authorize** above to call the endpoints from this page.
 
                 The main flow with curl (embedded mode on http://localhost:5080):
 
-                    KEY=$(cat data/admin.key); AUTH="Authorization: Bearer $KEY"
+                    KEY=$(cat src/Api/data/admin.key); AUTH="Authorization: Bearer $KEY"
                     curl -H "$AUTH" -F file=@facades.zip -F name=facades http://localhost:5080/datasets
                     curl -H "$AUTH" -H 'Content-Type: application/json' -d '{"datasetId":"<id>","modelName":"facades","options":{"direction":"BtoA","epochs":5,"decayEpochs":5}}' http://localhost:5080/jobs/train
                     curl -H "$AUTH" http://localhost:5080/jobs/<jobId>
