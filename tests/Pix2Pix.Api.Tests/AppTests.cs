@@ -33,6 +33,17 @@ public abstract class AppTests : IAsyncLifetime
         return factory;
     }
 
+    /// <summary>Cluster storage: a fresh database on the real PostgreSQL and a fresh bucket on the real S3 server.</summary>
+    protected static async Task<Dictionary<string, string?>> ClusterStorageAsync(PostgresServer postgres, S3Server s3) => new()
+    {
+        ["ConnectionStrings:Database"] = await postgres.CreateDatabaseAsync(),
+        ["Blobs:Provider"] = "S3",
+        ["Blobs:S3:ServiceUrl"] = s3.ServiceUrl,
+        ["Blobs:S3:Bucket"] = $"test-{Guid.NewGuid():N}",
+        ["Blobs:S3:AccessKey"] = s3.AccessKey,
+        ["Blobs:S3:SecretKey"] = s3.SecretKey,
+    };
+
     protected static async Task<JsonObject> ProblemAsync(HttpResponseMessage response, HttpStatusCode expected)
     {
         var body = await response.Content.ReadAsStringAsync();

@@ -421,15 +421,7 @@ public sealed class EmbeddedServiceTests : ServiceBehaviour
 [Collection(ServersCollection.Name)]
 public sealed class PostgresS3ServiceTests(PostgresServer postgres, S3Server s3) : ServiceBehaviour
 {
-    protected override async Task<Dictionary<string, string?>> StorageSettingsAsync() => new()
-    {
-        ["ConnectionStrings:Database"] = await postgres.CreateDatabaseAsync(),
-        ["Blobs:Provider"] = "S3",
-        ["Blobs:S3:ServiceUrl"] = s3.ServiceUrl,
-        ["Blobs:S3:Bucket"] = $"test-{Guid.NewGuid():N}",
-        ["Blobs:S3:AccessKey"] = s3.AccessKey,
-        ["Blobs:S3:SecretKey"] = s3.SecretKey,
-    };
+    protected override Task<Dictionary<string, string?>> StorageSettingsAsync() => ClusterStorageAsync(postgres, s3);
 
     [Fact]
     public void Storage_IsPostgresAndS3()

@@ -2,13 +2,10 @@ using System.Security.Claims;
 using Hangfire;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
-using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Options;
-using Microsoft.Net.Http.Headers;
 using Pix2Pix.Api.Security;
 using Pix2Pix.Api.Serving;
 using Pix2Pix.Domain.Data;
-using Pix2Pix.Domain.Inference;
 using Pix2Pix.Domain.Service;
 using Pix2Pix.Infrastructure;
 using Pix2Pix.Infrastructure.Persistence;
@@ -62,13 +59,10 @@ public static class BatchesApi
         IBackgroundJobClient queue, UploadSlots slots, IOptions<UploadOptions> uploads, IOptions<StorageOptions> storage, ClaimsPrincipal user,
         CancellationToken cancellationToken)
     {
-        FitMode fit;
-        if (mode is null || mode.Equals("resize", StringComparison.OrdinalIgnoreCase)) fit = FitMode.Resize;
-        else if (mode.Equals("pad", StringComparison.OrdinalIgnoreCase)) fit = FitMode.Pad;
-        else return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["mode"] = [$"Unknown mode '{mode}': use resize or pad."] });
+        if (ModelsApi.ParseMode(mode) is not { } fit)
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["mode"] = [$"Unknown mode '{mode}': use resize or pad."] });
         var resolved = await models.ResolveVersionAsync(id, version, cancellationToken);
-        if (!MediaTypeHeaderValue.TryParse(request.ContentType, out var contentType) || !contentType.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase)
-            || HeaderUtilities.RemoveQuotes(contentType.Boundary).Value is not { Length: > 0 } boundary)
+        if (StreamedUpload.Boundary(request) is not { } boundary)
             return TypedResults.Problem("Send multipart/form-data with the .zip of images in a field named 'file'.", statusCode: 415, title: "Unsupported media type");
 
         var limits = uploads.Value;
@@ -80,25 +74,9 @@ public static class BatchesApi
         try
         {
             Directory.CreateDirectory(staging);
-            long size = 0;
-            var reader = new MultipartReader(boundary, request.Body);
-            try
-            {
-                for (var section = await reader.ReadNextSectionAsync(cancellationToken); section is not null; section = await reader.ReadNextSectionAsync(cancellationToken))
-                {
-                    if (section.GetContentDispositionHeader() is not { } disposition || disposition.Name.Value != "file" || !disposition.IsFileDisposition() || size > 0) continue;
-                    await using var target = new FileStream(archive, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 0);
-                    (size, _) = await DatasetsApi.CopyAtMostAsync(section.Body, target, limits.MaxDatasetBytes, cancellationToken);
-                    if (size < 0)
-                        return TypedResults.Problem($"The archive is larger than the limit of {limits.MaxDatasetBytes} bytes (Uploads:MaxDatasetBytes).", statusCode: 413,
-                            title: "Request too large");
-                }
-            }
-            catch (InvalidDataException e)
-            {
-                return TypedResults.Problem($"The multipart body cannot be read: {e.Message}", statusCode: 400, title: "Bad request");
-            }
-            if (size == 0)
+            var (upload, problem) = await StreamedUpload.ReceiveAsync(request, boundary, archive, limits.MaxDatasetBytes, "Uploads:MaxDatasetBytes", cancellationToken);
+            if (problem is not null) return problem;
+            if (upload!.Size == 0)
                 return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["file"] = ["Attach a .zip of PNG or JPEG images in a form field named 'file'."] });
 
             var archiveLimits = limits.ToArchiveLimits();

@@ -1,10 +1,8 @@
-using Microsoft.AspNetCore.Http.HttpResults;
 using System.Security.Claims;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
-using Microsoft.AspNetCore.WebUtilities;
-using Microsoft.Net.Http.Headers;
-using Pix2Pix.Api.Security;
 using Microsoft.Extensions.Options;
+using Pix2Pix.Api.Security;
 using Pix2Pix.Domain.Data;
 using Pix2Pix.Domain.Service;
 using Pix2Pix.Infrastructure;
@@ -68,12 +66,11 @@ public static class DatasetsApi
         HttpRequest request, DatasetStore datasets, IBlobStore blobs, UploadSlots slots, IOptions<UploadOptions> uploads, IOptions<StorageOptions> storage,
         ClaimsPrincipal user, TimeProvider time, CancellationToken cancellationToken)
     {
-        if (!MediaTypeHeaderValue.TryParse(request.ContentType, out var contentType) || !contentType.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase)
-            || HeaderUtilities.RemoveQuotes(contentType.Boundary).Value is not { Length: > 0 } boundary)
+        if (StreamedUpload.Boundary(request) is not { } boundary)
             return TypedResults.Problem("Send multipart/form-data with the archive in a field named 'file'.", statusCode: 415, title: "Unsupported media type");
         var limits = uploads.Value;
         if (request.ContentLength > limits.MaxDatasetBytes + MultipartOverhead)
-            return TooLarge(limits.MaxDatasetBytes);
+            return StreamedUpload.TooLarge(limits.MaxDatasetBytes, "Uploads:MaxDatasetBytes");
         using var slot = slots.TryEnter();
         if (slot is null) return UploadSlots.Busy(request.HttpContext, limits);
 
@@ -83,37 +80,14 @@ public static class DatasetsApi
         try
         {
             Directory.CreateDirectory(staging);
-            string? name = null, fileName = null, sha256 = null;
-            long? size = null;
-            try
-            {
-                var reader = new MultipartReader(boundary, request.Body);
-                for (var section = await reader.ReadNextSectionAsync(cancellationToken); section is not null; section = await reader.ReadNextSectionAsync(cancellationToken))
-                {
-                    var disposition = section.GetContentDispositionHeader();
-                    if (disposition is null) continue;
-                    if (disposition.Name.Value == "file" && disposition.IsFileDisposition() && size is null)
-                    {
-                        fileName = disposition.FileNameStar.Value ?? disposition.FileName.Value;
-                        // Unbuffered: what arrived is on disk, and the copy's own buffer is large.
-                        await using var target = new FileStream(archive, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 0);
-                        (size, sha256) = await CopyAtMostAsync(section.Body, target, limits.MaxDatasetBytes, cancellationToken);
-                        if (size < 0) return TooLarge(limits.MaxDatasetBytes);
-                    }
-                    else if (disposition.Name.Value == "name" && disposition.IsFormDisposition())
-                    {
-                        using var text = new StreamReader(section.Body);
-                        var buffer = new char[MaxNameLength + 1];
-                        name = new string(buffer, 0, await text.ReadBlockAsync(buffer, cancellationToken));
-                    }
-                }
-            }
-            catch (InvalidDataException e) // the multipart reader: malformed body or headers
-            {
-                return TypedResults.Problem($"The multipart body cannot be read: {e.Message}", statusCode: 400, title: "Bad request");
-            }
-            if (size is null or 0)
+            var (upload, problem) = await StreamedUpload.ReceiveAsync(request, boundary, archive, limits.MaxDatasetBytes, "Uploads:MaxDatasetBytes", cancellationToken);
+            if (problem is not null) return problem;
+            if (upload!.Size == 0)
                 return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["file"] = ["Attach the dataset archive (.zip) in a form field named 'file'."] });
+            var name = upload.Fields.GetValueOrDefault("name");
+            var size = upload.Size;
+            var sha256 = upload.Sha256;
+            var fileName = upload.FileName;
             name = name is { Length: > 0 } given ? given.Trim() : Path.GetFileNameWithoutExtension(fileName ?? "dataset");
             if (name.Length is 0 or > MaxNameLength)
                 return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["name"] = [$"Give a name of 1 to {MaxNameLength} characters."] });
@@ -127,7 +101,7 @@ public static class DatasetsApi
             var previews = await Task.Run(() => DatasetPreviews.Make(root, limits.ToImageLimits()), cancellationToken);
 
             var dataset = new Dataset(id, name, summary.Layout, summary.Train, summary.Val, summary.Test, summary.Width, summary.Height,
-                size.Value, BlobKeys.Dataset(id), time.GetUtcNow(), user.Subject(), sha256, previews.Count);
+                size, BlobKeys.Dataset(id), time.GetUtcNow(), user.Subject(), sha256, previews.Count);
             for (int i = 0; i < previews.Count; i++)
                 await blobs.PutAsync(BlobKeys.DatasetPreview(id, i), new MemoryStream(previews[i]), "image/png", cancellationToken);
             await blobs.PutFileAsync(dataset.BlobKey, archive, "application/zip", cancellationToken);
@@ -179,29 +153,6 @@ public static class DatasetsApi
     internal const long MultipartOverhead = 64 * 1024;
 
     private const int MaxNameLength = 200;
-
-    /// <summary>
-    /// Copies until the end of <paramref name="source"/>, hashing what passes (SHA-256, hex); a size of -1 as soon as
-    /// it holds more than <paramref name="limit"/> bytes.
-    /// </summary>
-    internal static async Task<(long Size, string Sha256)> CopyAtMostAsync(Stream source, Stream target, long limit, CancellationToken cancellationToken)
-    {
-        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
-        var buffer = new byte[81920];
-        long total = 0;
-        int read;
-        while ((read = await source.ReadAsync(buffer, cancellationToken)) > 0)
-        {
-            total += read;
-            if (total > limit) return (-1, "");
-            hash.AppendData(buffer, 0, read);
-            await target.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
-        }
-        return (total, Convert.ToHexStringLower(hash.GetHashAndReset()));
-    }
-
-    private static ProblemHttpResult TooLarge(long limit) =>
-        TypedResults.Problem($"The archive is larger than the limit of {limit} bytes (Uploads:MaxDatasetBytes).", statusCode: 413, title: "Request too large");
 }
 
 /// <summary>

@@ -290,10 +290,8 @@ public static class ModelsApi
         InferenceExecutor executor, ServiceMetrics metrics, IOptions<UploadOptions> uploads, CancellationToken cancellationToken)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        FitMode fit;
-        if (mode is null || mode.Equals("resize", StringComparison.OrdinalIgnoreCase)) fit = FitMode.Resize;
-        else if (mode.Equals("pad", StringComparison.OrdinalIgnoreCase)) fit = FitMode.Pad;
-        else return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["mode"] = [$"Unknown mode '{mode}': use resize or pad."] });
+        if (ParseMode(mode) is not { } fit)
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["mode"] = [$"Unknown mode '{mode}': use resize or pad."] });
 
         var resolved = await models.ResolveVersionAsync(id, version, cancellationToken);
         executor.ThrowIfFull();
@@ -321,6 +319,12 @@ public static class ModelsApi
         metrics.Translated(clock.Elapsed.TotalSeconds, fit.ToString().ToLowerInvariant(), precision);
         return TypedResults.Stream(encoded, jpeg ? "image/jpeg" : "image/png");
     }
+
+    /// <summary>The <c>mode</c> query of translate: <c>resize</c> (the default) or <c>pad</c>; null for anything else.</summary>
+    internal static FitMode? ParseMode(string? mode) =>
+        mode is null || mode.Equals("resize", StringComparison.OrdinalIgnoreCase) ? FitMode.Resize
+        : mode.Equals("pad", StringComparison.OrdinalIgnoreCase) ? FitMode.Pad
+        : null;
 
     /// <summary>The precision the output was computed in (<c>float32</c> or <c>bfloat16</c>), on every translation.</summary>
     public const string PrecisionHeader = "X-Inference-Precision";

@@ -96,7 +96,7 @@ public sealed class BatchTranslationRunner(
             await source.CopyToAsync(target, cancellationToken);
         var limits = uploads.Value.ToArchiveLimits();
         await using (var zip = File.OpenRead(archive)) DatasetArchive.Extract(zip, Path.Combine(work, "images"), limits);
-        return DatasetArchive.ImagesToTranslate(Path.Combine(work, "images"), limits.Images);
+        return DatasetArchive.ImagesToTranslate(Path.Combine(work, "images"), limits.Images, checkImages: false);
     }
 
     private async Task<Image<Rgb24>> TranslateWhenThereIsRoomAsync(Pix2PixTranslator translator, Image<Rgb24> image, FitMode mode, CancellationToken cancellationToken)

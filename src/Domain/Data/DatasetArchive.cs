@@ -117,9 +117,10 @@ public static class DatasetArchive
 
     /// <summary>
     /// The images of an extracted archive of images to translate (any folders; PNG and JPEG by extension), as paths
-    /// relative to <paramref name="folder"/>, each checked from its header against the limits and decoded once.
+    /// relative to <paramref name="folder"/>. <paramref name="checkImages"/>: each checked from its header against the
+    /// limits and decoded once (at submission; the batch that runs later decodes each image anyway).
     /// </summary>
-    public static IReadOnlyList<string> ImagesToTranslate(string folder, DatasetLimits limits)
+    public static IReadOnlyList<string> ImagesToTranslate(string folder, DatasetLimits limits, bool checkImages = true)
     {
         var root = Path.GetFullPath(folder);
         var images = Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories)
@@ -132,6 +133,7 @@ public static class DatasetArchive
         var sameOutput = images.GroupBy(name => Path.ChangeExtension(name, ".png"), StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
         if (sameOutput is not null)
             throw new DatasetException($"{string.Join(" and ", sameOutput)} would both be translated to {sameOutput.Key}; rename one.", sameOutput.First());
+        if (!checkImages) return images;
         try
         {
             Parallel.ForEach(images, name => CheckImageToTranslate(root, name, limits));
