@@ -1,0 +1,76 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using Pix2Pix.Domain.Runtime;
+using static TorchSharp.torch;
+
+namespace Pix2Pix.Domain.Training;
+
+/// <summary>
+/// Adam's update in one pass over flat fp32 buffers on the CPU: each element of the values, gradients and moments is
+/// read once and written once (TorchSharp's Adam makes about twenty passes over memory). It reproduces TorchSharp's
+/// rounding exactly: m·β1 then a fused multiply-add for the gradient (ATen's vectorised add with alpha), v·β2 plus
+/// a fused (1−β2)·g·g (its addcmul), the square root from MKL's <c>vsSqrt</c> that ATen calls (not always correctly
+/// rounded, so .NET's would differ), then p + (−lr/bc1)·m / (√v/√bc2 + ε) in ATen's order. The buffers are cut in
+/// chunks small enough for the second pass to find them in cache.
+/// </summary>
+public static unsafe partial class FusedAdamKernel
+{
+    private const int ChunkElements = 8192;
+
+    /// <summary>β1, 1−β1, β2, 1−β2, √(1−β2^t), ε and −lr/(1−β1^t), as ATen casts them to fp32.</summary>
+    public readonly record struct Scalars(float Beta1, float OneMinusBeta1, float Beta2, float OneMinusBeta2,
+        float SqrtBiasCorrection2, float Epsilon, float NegativeStepSize);
+
+    public static void Update(Tensor values, Tensor gradients, Tensor averages, Tensor squares, Scalars scalars)
+    {
+        long count = values.numel();
+        var (p, g, m, v) = ((nint)TensorMemory.Floats(values), (nint)TensorMemory.Floats(gradients),
+            (nint)TensorMemory.Floats(averages), (nint)TensorMemory.Floats(squares));
+        long chunks = (count + ChunkElements - 1) / ChunkElements;
+        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, get_num_threads()) }, chunk =>
+        {
+            long start = chunk * ChunkElements;
+            int length = (int)Math.Min(ChunkElements, count - start);
+            float* roots = stackalloc float[ChunkElements];
+            UpdateChunk((float*)p + start, (float*)g + start, (float*)m + start, (float*)v + start, roots, length, scalars);
+        });
+    }
+
+    private static void UpdateChunk(float* p, float* g, float* m, float* v, float* roots, int length, in Scalars s)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var (beta1, oneMinusBeta1, beta2, oneMinusBeta2) = (Vector512.Create(s.Beta1), Vector512.Create(s.OneMinusBeta1),
+                Vector512.Create(s.Beta2), Vector512.Create(s.OneMinusBeta2));
+            for (; i <= length - 16; i += 16)
+            {
+                var gradient = Vector512.Load(g + i);
+                Vector512.FusedMultiplyAdd(gradient, oneMinusBeta1, Vector512.Load(m + i) * beta1).Store(m + i);
+                Vector512.FusedMultiplyAdd(oneMinusBeta2 * gradient, gradient, Vector512.Load(v + i) * beta2).Store(v + i);
+            }
+        }
+        for (; i < length; i++)
+        {
+            m[i] = MathF.FusedMultiplyAdd(g[i], s.OneMinusBeta1, m[i] * s.Beta1);
+            v[i] = MathF.FusedMultiplyAdd(s.OneMinusBeta2 * g[i], g[i], v[i] * s.Beta2);
+        }
+
+        vsSqrt(length, v, roots);
+
+        i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var (sqrtBiasCorrection2, epsilon, negativeStepSize) = (Vector512.Create(s.SqrtBiasCorrection2),
+                Vector512.Create(s.Epsilon), Vector512.Create(s.NegativeStepSize));
+            for (; i <= length - 16; i += 16)
+                (Vector512.Load(p + i) + negativeStepSize * Vector512.Load(m + i) / (Vector512.Load(roots + i) / sqrtBiasCorrection2 + epsilon)).Store(p + i);
+        }
+        for (; i < length; i++)
+            p[i] = p[i] + s.NegativeStepSize * m[i] / (roots[i] / s.SqrtBiasCorrection2 + s.Epsilon);
+    }
+
+    // MKL, linked into libtorch_cpu: the square root ATen's sqrt uses for fp32 on the CPU.
+    [LibraryImport("libtorch_cpu.so", EntryPoint = "vsSqrt")]
+    private static partial void vsSqrt(int length, float* values, float* roots);
+}
