@@ -122,6 +122,7 @@ public abstract class ServiceBehaviour : AppTests
         Assert.True(job["losses"]!["gL1"]!.GetValue<double>() > 0);
         Assert.Equal("unet_32", job["options"]!["generator"]!.GetValue<string>());
         Assert.Equal(100, job["options"]!["lambdaL1"]!.GetValue<double>()); // the paper's default filled in
+        Assert.Equal("auto", job["options"]!["precision"]!.GetValue<string>());
 
         var metrics = await client.GetJsonAsync($"/jobs/{jobId}/metrics");
         Assert.Equal(Enumerable.Range(1, 12).Select(i => (long)i), metrics["losses"]!.AsArray().Select(l => l!["iteration"]!.GetValue<long>()));
@@ -137,6 +138,9 @@ public abstract class ServiceBehaviour : AppTests
         Assert.Equal([1, 2, 3], versions.Select(v => v!["version"]!.GetValue<int>()));
         Assert.Equal([false, false, true], versions.Select(v => v!["isFinal"]!.GetValue<bool>()));
         Assert.Equal(jobId, versions[0]!["jobId"]!.GetValue<Guid>());
+        // A version records the precision its weights were trained in: auto resolved on the worker's hardware.
+        Assert.All(versions, v => Assert.Equal(Pix2Pix.Domain.Runtime.CpuFeatures.HasNativeBFloat16 ? "bf16-mixed" : "fp32",
+            v!["options"]!["precision"]!.GetValue<string>()));
         var model = await client.GetJsonAsync($"/models/{modelId}");
         // A model's first version is its default until another is promoted.
         Assert.Equal((1, 3), (model["defaultVersion"]!.GetValue<int>(), model["versions"]!.GetValue<int>()));
@@ -194,6 +198,7 @@ public abstract class ServiceBehaviour : AppTests
         { """{"datasetId":"{dataset}","modelName":"m","options":{"loadSize":128}}""", "options.loadSize" },
         { """{"datasetId":"{dataset}","modelName":"m","options":{"direction":"CtoD"}}""", "options.direction" },
         { """{"datasetId":"{dataset}","modelName":"m","options":{"generatorFilters":24}}""", "options.generatorFilters" },
+        { """{"datasetId":"{dataset}","modelName":"m","options":{"precision":"fp16"}}""", "options.precision" },
         { """{"datasetId":"{dataset}","modelName":"m","options":{"epochs":"many"}}""", "options.epochs" },
         { """{"datasetId":"{dataset}","modelName":"bad name!"}""", "modelName" },
         { """{"modelName":"m"}""", "datasetId" },
@@ -214,6 +219,7 @@ public abstract class ServiceBehaviour : AppTests
         Assert.Contains(field, problem["errors"]!.AsObject().Select(e => e.Key));
         Assert.DoesNotContain("Pix2Pix.", problem.ToJsonString()); // the caller's words, not .NET type names
         if (field == "options.direction") Assert.Contains("use one of AtoB, BtoA", problem["errors"]![field]!.ToJsonString());
+        if (field == "options.precision") Assert.Contains("use one of fp32, bf16-mixed, auto", problem["errors"]![field]!.ToJsonString());
         Assert.Equal(0, (await client.GetJsonAsync("/jobs"))["total"]!.GetValue<int>());
     }
 

@@ -116,17 +116,19 @@ public class NetworkTests
     /// read visible as a NaN gradient.
     /// </summary>
     [Theory]
-    [InlineData("unet_32", "basic")]
-    [InlineData("unet_32", "n_layers")]
-    [InlineData("resnet_6blocks", "pixel")]
-    public void TrainStep_HeapFullOfNaNGarbage_LossesAndWeightsStayFinite(string generator, string discriminator)
+    [InlineData("unet_32", "basic", TrainingPrecision.Fp32)]
+    [InlineData("unet_32", "n_layers", TrainingPrecision.Fp32)]
+    [InlineData("resnet_6blocks", "pixel", TrainingPrecision.Fp32)]
+    [InlineData("unet_32", "basic", TrainingPrecision.Bf16Mixed)]
+    [InlineData("resnet_6blocks", "n_layers", TrainingPrecision.Bf16Mixed)]
+    public void TrainStep_HeapFullOfNaNGarbage_LossesAndWeightsStayFinite(string generator, string discriminator, TrainingPrecision precision)
     {
         var options = TestOptions.Tiny() with
         {
             Generator = generator, Discriminator = discriminator, DiscriminatorLayers = 2, GeneratorFilters = 8, DiscriminatorFilters = 8,
         };
         random.manual_seed(1);
-        using var model = new Pix2PixModel(options, CPU);
+        using var model = new Pix2PixModel(options, CPU, precision);
         for (int step = 0; step < 3; step++)
         {
             using var scope = NewDisposeScope();

@@ -21,11 +21,13 @@ public class TrainingTests
         public void OnCheckpoint(CheckpointWritten checkpoint) => Checkpoints.Add(checkpoint);
     }
 
-    [Fact]
-    public void Run_FewHundredStepsOnSyntheticPairs_ValL1WellBelowUntrainedAndIdentity()
+    [Theory]
+    [InlineData(TrainingPrecision.Fp32)]
+    [InlineData(TrainingPrecision.Bf16Mixed)]
+    public void Run_FewHundredStepsOnSyntheticPairs_ValL1WellBelowUntrainedAndIdentity(TrainingPrecision precision)
     {
         var root = SyntheticDataset.Create(SyntheticDataset.CreateTempDirectory(), train: 20, val: 6);
-        var options = TestOptions.Tiny(epochs: 20) with { SnapshotEvery = 100 };
+        var options = TestOptions.Tiny(epochs: 20) with { SnapshotEvery = 100, Precision = precision };
         var dataset = DatasetRoot.Open(root);
         var loader = new SampleLoader(dataset.ValSplit!, options.ToSampleOptions());
 
@@ -42,15 +44,18 @@ public class TrainingTests
 
         var trainedL1 = result.FinalSnapshot.ValMetrics!.L1;
         Assert.Equal(400, result.Iterations);
+        Assert.Equal(precision, result.FinalSnapshot.Precision);
         Assert.True(trainedL1 < 0.5 * untrainedL1, $"trained {trainedL1:F4} vs untrained {untrainedL1:F4}");
         Assert.True(trainedL1 < 0.5 * identityL1, $"trained {trainedL1:F4} vs identity {identityL1:F4}");
     }
 
-    [Fact]
-    public void Run_InterruptedAndResumed_EndsWithTheSameWeightsAndOptimizerStateAsAStraightRun()
+    [Theory]
+    [InlineData(TrainingPrecision.Fp32)]
+    [InlineData(TrainingPrecision.Bf16Mixed)]
+    public void Run_InterruptedAndResumed_EndsWithTheSameWeightsAndOptimizerStateAsAStraightRun(TrainingPrecision precision)
     {
         var root = SyntheticDataset.Create(SyntheticDataset.CreateTempDirectory(), train: 8, val: 2);
-        var options = TestOptions.Tiny(epochs: 2, decayEpochs: 1) with { CheckpointEvery = 5, SnapshotEvery = 2 };
+        var options = TestOptions.Tiny(epochs: 2, decayEpochs: 1) with { CheckpointEvery = 5, SnapshotEvery = 2, Precision = precision };
         var dataset = DatasetRoot.Open(root);
 
         var straightDirectory = SyntheticDataset.CreateTempDirectory();
@@ -148,6 +153,80 @@ public class TrainingTests
         new Pix2PixTrainer(TestOptions.Tiny(epochs: 1), TestOptions.Runtime, DatasetRoot.Open(root), directory).Run();
         var other = new Pix2PixTrainer(TestOptions.Tiny(epochs: 1) with { Seed = 8 }, TestOptions.Runtime, DatasetRoot.Open(root), directory);
         Assert.Throws<InvalidJobException>(() => other.Run());
+    }
+
+    [Fact]
+    public void Run_ResumedUnderAnotherPrecision_KeepsThePrecisionItStartedIn()
+    {
+        var root = SyntheticDataset.Create(SyntheticDataset.CreateTempDirectory(), train: 4, val: 1);
+        var directory = SyntheticDataset.CreateTempDirectory();
+        var options = TestOptions.Tiny(epochs: 2) with { Precision = TrainingPrecision.Fp32 };
+        using var cancel = new CancellationTokenSource();
+        var first = new Recorder { AfterIteration = p => { if (p.GlobalIteration == 2) cancel.Cancel(); } };
+        Assert.ThrowsAny<OperationCanceledException>(() => new Pix2PixTrainer(options, TestOptions.Runtime, DatasetRoot.Open(root), directory, first).Run(cancel.Token));
+
+        var result = new Pix2PixTrainer(options with { Precision = TrainingPrecision.Bf16Mixed }, TestOptions.Runtime, DatasetRoot.Open(root), directory).Run();
+
+        Assert.True(result.Resumed);
+        Assert.Equal(TrainingPrecision.Fp32, result.FinalSnapshot.Precision);
+        Assert.Equal(TrainingPrecision.Fp32, TrainingCheckpoint.ReadPrecision(Path.Combine(directory, Pix2PixTrainer.CheckpointFileName)));
+    }
+
+    [Fact]
+    public void Load_CheckpointOfAnotherPrecision_Refuses()
+    {
+        var path = Path.Combine(SyntheticDataset.CreateTempDirectory(), "checkpoint.zip");
+        var options = TestOptions.Tiny();
+        using (var fp32 = new Pix2PixModel(options, CPU, TrainingPrecision.Fp32))
+            TrainingCheckpoint.Save(path, fp32, new TrainingPosition(1, 0, 0), options);
+        using var bf16 = new Pix2PixModel(options, CPU, TrainingPrecision.Bf16Mixed);
+        Assert.Contains("Fp32", Assert.Throws<InvalidJobException>(() => TrainingCheckpoint.Load(path, bf16, options)).Message);
+    }
+
+    [Fact]
+    public void Load_CheckpointWrittenBeforePrecisions_ResumesInFp32()
+    {
+        var path = Path.Combine(SyntheticDataset.CreateTempDirectory(), "checkpoint.zip");
+        var options = TestOptions.Tiny();
+        using (var model = new Pix2PixModel(options, CPU, TrainingPrecision.Fp32))
+            TrainingCheckpoint.Save(path, model, new TrainingPosition(1, 3, 3), options);
+        using (var zip = ZipFile.Open(path, ZipArchiveMode.Update))
+        {
+            var entry = zip.GetEntry("state.json")!;
+            string json;
+            using (var reader = new StreamReader(entry.Open())) json = reader.ReadToEnd();
+            var state = System.Text.Json.Nodes.JsonNode.Parse(json)!.AsObject();
+            state.Remove("precision");
+            state["version"] = 1;
+            entry.Delete();
+            using var writer = new StreamWriter(zip.CreateEntry("state.json").Open());
+            writer.Write(state.ToJsonString());
+        }
+
+        Assert.Equal(TrainingPrecision.Fp32, TrainingCheckpoint.ReadPrecision(path));
+        using var resumed = new Pix2PixModel(options, CPU, TrainingPrecision.Fp32);
+        Assert.Equal(new TrainingPosition(1, 3, 3), TrainingCheckpoint.Load(path, resumed, options));
+    }
+
+    [Theory]
+    [InlineData(TrainingPrecision.Auto, "\"auto\"")]
+    [InlineData(TrainingPrecision.Bf16Mixed, "\"bf16-mixed\"")]
+    [InlineData(TrainingPrecision.Fp32, "\"fp32\"")]
+    public void Recipe_Precision_IsWrittenAndReadAsCallersSpellIt(TrainingPrecision precision, string json)
+    {
+        var recipe = new TrainingRecipe { Precision = precision };
+        Assert.Contains($"\"precision\":{json}", recipe.ToJson());
+        Assert.Equal(precision, TrainingRecipe.FromJson($"{{\"precision\":{json}}}").Precision);
+        Assert.Equal(TrainingPrecision.Auto, TrainingRecipe.FromJson("{}").Precision);
+    }
+
+    [Fact]
+    public void Precision_Auto_IsBf16MixedExactlyWhereTheCpuHasNativeBf16()
+    {
+        var resolved = TrainingPrecisions.Resolve(TrainingPrecision.Auto, CPU);
+        Assert.Equal(Runtime.CpuFeatures.HasNativeBFloat16 ? TrainingPrecision.Bf16Mixed : TrainingPrecision.Fp32, resolved);
+        Assert.Equal(TrainingPrecision.Fp32, TrainingPrecisions.Resolve(TrainingPrecision.Fp32, CPU));
+        Assert.Equal(TrainingPrecision.Bf16Mixed, TrainingPrecisions.Resolve(TrainingPrecision.Bf16Mixed, CPU));
     }
 
     [Fact]

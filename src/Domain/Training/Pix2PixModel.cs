@@ -1,4 +1,5 @@
 using Pix2Pix.Domain.Networks;
+using Pix2Pix.Domain.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -10,16 +11,23 @@ public readonly record struct StepLosses(double GeneratorGan, double GeneratorL1
 
 /// <summary>
 /// Generator, discriminator and their Adam optimizers, and the paper's update: D on (condition, fake) and
-/// (condition, real) with its loss halved, then G on the non-saturating cGAN loss plus λ·L1.
+/// (condition, real) with its loss halved, then G on the non-saturating cGAN loss plus λ·L1. In bf16-mixed
+/// precision the forward passes run under autocast (convolutions in bf16, fp32 master weights, batch norm
+/// statistics and losses in fp32).
 /// </summary>
 public sealed class Pix2PixModel : IDisposable
 {
     private readonly TrainingRecipe options;
+    private readonly ScalarType computeType;
 
-    public Pix2PixModel(TrainingRecipe options, Device device)
+    /// <param name="precision">Fp32 or Bf16Mixed (resolve <see cref="TrainingPrecision.Auto"/> first).</param>
+    public Pix2PixModel(TrainingRecipe options, Device device, TrainingPrecision precision = TrainingPrecision.Fp32)
     {
+        if (precision == TrainingPrecision.Auto) throw new ArgumentException("Resolve the precision before building the model.", nameof(precision));
         this.options = options;
         Device = device;
+        Precision = precision;
+        computeType = precision == TrainingPrecision.Bf16Mixed ? ScalarType.BFloat16 : ScalarType.Float32;
         Random = new torch.Generator((ulong)options.Seed, device);
         Generator = NetworkFactory.CreateGenerator(options.Network, Random);
         Discriminator = NetworkFactory.CreateDiscriminator(options.Network, Random);
@@ -27,47 +35,66 @@ public sealed class Pix2PixModel : IDisposable
         Discriminator.to(device);
         Generator.train();
         Discriminator.train();
-        GeneratorOptimizer = optim.Adam(Generator.parameters(), options.LearningRate, options.Beta1, options.Beta2);
-        DiscriminatorOptimizer = optim.Adam(Discriminator.parameters(), options.LearningRate, options.Beta1, options.Beta2);
+        GeneratorOptimizer = new FlatAdam(Generator.parameters(), options.LearningRate, options.Beta1, options.Beta2);
+        DiscriminatorOptimizer = new FlatAdam(Discriminator.parameters(), options.LearningRate, options.Beta1, options.Beta2);
     }
 
     public Device Device { get; }
+
+    /// <summary>The precision the step runs in: <see cref="TrainingPrecision.Fp32"/> or <see cref="TrainingPrecision.Bf16Mixed"/>.</summary>
+    public TrainingPrecision Precision { get; }
 
     /// <summary>The run's own randomness: initial weights, then dropout. Part of the checkpoint.</summary>
     public torch.Generator Random { get; }
     public nn.Module<Tensor, Tensor> Generator { get; }
     public nn.Module<Tensor, Tensor> Discriminator { get; }
-    public Adam GeneratorOptimizer { get; }
-    public Adam DiscriminatorOptimizer { get; }
+    public FlatAdam GeneratorOptimizer { get; }
+    public FlatAdam DiscriminatorOptimizer { get; }
 
     public void SetLearningRate(double learningRate)
     {
-        foreach (var group in GeneratorOptimizer.ParamGroups) group.LearningRate = learningRate;
-        foreach (var group in DiscriminatorOptimizer.ParamGroups) group.LearningRate = learningRate;
+        GeneratorOptimizer.LearningRate = learningRate;
+        DiscriminatorOptimizer.LearningRate = learningRate;
+    }
+
+    /// <summary>After loading weights or optimizer state: every tensor back into the optimizers' flat buffers.</summary>
+    public void AfterLoad()
+    {
+        GeneratorOptimizer.Bind();
+        DiscriminatorOptimizer.Bind();
     }
 
     /// <summary>One optimisation step on a batch (condition, target), both in [-1, 1] on <see cref="Device"/>.</summary>
     public StepLosses TrainStep(Tensor condition, Tensor target)
     {
         using var scope = NewDisposeScope();
-        var fake = Generator.forward(condition);
-
-        SetRequiresGrad(Discriminator, true);
-        DiscriminatorOptimizer.zero_grad();
-        var lossFake = GanLoss.Compute(options.GanMode, Discriminator.forward(cat([condition, fake.detach()], 1)), targetIsReal: false);
-        var lossReal = GanLoss.Compute(options.GanMode, Discriminator.forward(cat([condition, target], 1)), targetIsReal: true);
+        Tensor fake, predictionFake, predictionReal;
+        // Autocast covers the forward passes only; backward runs each op in the type its forward used. Losses in fp32.
+        using (Autocast.Enter(Device, computeType))
+        {
+            fake = Generator.forward(condition);
+            SetRequiresGrad(Discriminator, true);
+            predictionFake = Discriminator.forward(cat([condition, fake.detach()], 1));
+            predictionReal = Discriminator.forward(cat([condition, target], 1));
+        }
+        DiscriminatorOptimizer.ZeroGrad();
+        var lossFake = GanLoss.Compute(options.GanMode, predictionFake.to(ScalarType.Float32), targetIsReal: false);
+        var lossReal = GanLoss.Compute(options.GanMode, predictionReal.to(ScalarType.Float32), targetIsReal: true);
         var lossD = (lossFake + lossReal) * 0.5;
         lossD.backward();
-        DiscriminatorOptimizer.step();
+        DiscriminatorOptimizer.Step();
 
         // D's weights get no gradients from G's loss (the reference's set_requires_grad(netD, False)).
         SetRequiresGrad(Discriminator, false);
-        GeneratorOptimizer.zero_grad();
-        var lossGan = GanLoss.Compute(options.GanMode, Discriminator.forward(cat([condition, fake], 1)), targetIsReal: true);
-        var lossL1 = nn.functional.l1_loss(fake, target) * options.LambdaL1;
+        Tensor predictionForGenerator;
+        using (Autocast.Enter(Device, computeType))
+            predictionForGenerator = Discriminator.forward(cat([condition, fake], 1));
+        GeneratorOptimizer.ZeroGrad();
+        var lossGan = GanLoss.Compute(options.GanMode, predictionForGenerator.to(ScalarType.Float32), targetIsReal: true);
+        var lossL1 = nn.functional.l1_loss(fake.to(ScalarType.Float32), target) * options.LambdaL1;
         var lossG = lossGan + lossL1;
         lossG.backward();
-        GeneratorOptimizer.step();
+        GeneratorOptimizer.Step();
 
         return new StepLosses(lossGan.item<float>(), lossL1.item<float>(), lossReal.item<float>(), lossFake.item<float>());
     }

@@ -51,7 +51,9 @@ public sealed class Pix2PixTrainer
         if (runtime.Threads > 0) set_num_threads(runtime.Threads);
         Directory.CreateDirectory(workDirectory);
 
-        using var model = new Pix2PixModel(recipe, device);
+        bool resumed = File.Exists(CheckpointPath);
+        var precision = resumed ? TrainingCheckpoint.ReadPrecision(CheckpointPath) : TrainingPrecisions.Resolve(recipe.Precision, device);
+        using var model = new Pix2PixModel(recipe, device, precision);
         var sampleOptions = recipe.ToSampleOptions();
         var trainLoader = new SampleLoader(dataset.TrainSplit, sampleOptions);
         var reader = new PrefetchingBatchReader(trainLoader, recipe.Seed, recipe.BatchSize, runtime.PrefetchBatches);
@@ -59,7 +61,6 @@ public sealed class Pix2PixTrainer
         long total = (long)perEpoch * recipe.TotalEpochs;
 
         var position = new TrainingPosition(1, 0, 0);
-        bool resumed = File.Exists(CheckpointPath);
         if (resumed)
         {
             position = TrainingCheckpoint.Load(CheckpointPath, model, recipe);
@@ -68,8 +69,8 @@ public sealed class Pix2PixTrainer
         }
         if (allocator != "jemalloc")
             logger.LogWarning("jemalloc is not preloaded (LD_PRELOAD=libjemalloc.so.2): training is slower and its memory may grow every step");
-        logger.LogInformation("Training {Generator}/{Discriminator} on {Device}, {Images} train images, {Epochs} epochs × {PerEpoch} iterations; allocator {Allocator}, {Threads} threads",
-            recipe.Generator, recipe.Discriminator, runtime.Device, dataset.TrainSplit.Count, recipe.TotalEpochs, perEpoch, allocator, get_num_threads());
+        logger.LogInformation("Training {Generator}/{Discriminator} on {Device} in {Precision}, {Images} train images, {Epochs} epochs × {PerEpoch} iterations; allocator {Allocator}, {Threads} threads",
+            recipe.Generator, recipe.Discriminator, runtime.Device, precision, dataset.TrainSplit.Count, recipe.TotalEpochs, perEpoch, allocator, get_num_threads());
 
         TrainingSnapshot? finalSnapshot = null;
         if (position.Epoch <= recipe.TotalEpochs)
@@ -146,7 +147,7 @@ public sealed class Pix2PixTrainer
                 0, recipe.Seed, cancellationToken).Metrics;
         var packagePath = Path.Combine(workDirectory, "snapshots", $"epoch-{epoch:D4}{ModelPackage.FileExtension}");
         ModelPackage.Save(model.Generator, ModelManifest.From(recipe, epoch), packagePath);
-        var snapshot = new TrainingSnapshot(epoch, isFinal, val, test, grid, packagePath);
+        var snapshot = new TrainingSnapshot(epoch, isFinal, val, test, grid, packagePath, model.Precision);
         logger.LogInformation("Epoch {Epoch}: val L1 {L1:F4}, PSNR {Psnr:F2} dB, SSIM {Ssim:F4}", epoch, val?.L1, val?.Psnr, val?.Ssim);
         observer.OnSnapshot(snapshot);
         return snapshot;

@@ -15,10 +15,11 @@ public sealed record CheckpointWritten(string Path, TrainingPosition Position, T
 
 /// <summary>
 /// Every <c>snapshotEvery</c> epochs and at the end: a grid PNG of val samples, val metrics (and at the end test
-/// metrics), and the generator at this epoch as a model package file.
+/// metrics), and the generator at this epoch as a model package file. <c>Precision</c> is what the run trained in
+/// (<c>auto</c> resolved).
 /// </summary>
 public sealed record TrainingSnapshot(int Epoch, bool IsFinal, EvaluationMetrics? ValMetrics, EvaluationMetrics? TestMetrics,
-    byte[]? GridPng, string ModelPackagePath);
+    byte[]? GridPng, string ModelPackagePath, TrainingPrecision Precision = TrainingPrecision.Fp32);
 
 /// <summary>
 /// Receives what a training run produces, on the training thread. An exception thrown here stops the run

@@ -107,6 +107,13 @@ public sealed record TrainingRecipe
     /// <summary>How versions translate: <c>eval</c> (running batch-norm statistics, no dropout) or <c>paper</c> (batch statistics and dropout, as the paper).</summary>
     public InferenceMode InferenceMode { get; init; } = InferenceMode.Eval;
 
+    /// <summary>
+    /// Arithmetic of the training step: <c>fp32</c>, <c>bf16-mixed</c> (convolutions in bf16 under autocast, fp32 master
+    /// weights, batch norm and losses) or <c>auto</c> (bf16-mixed on CPUs with AVX512-BF16 or AMX and on CUDA GPUs, fp32
+    /// elsewhere). A run keeps the precision it started in when it resumes; each version records it.
+    /// </summary>
+    public TrainingPrecision Precision { get; init; } = TrainingPrecision.Auto;
+
     [JsonIgnore]
     public int TotalEpochs => Epochs + DecayEpochs;
 

@@ -105,7 +105,8 @@ public sealed class JobRecorder(
         }
         var packageKey = BlobKeys.Package(job.ModelId, job.Id, snapshot.Epoch);
         Wait(blobs.PutFileAsync(packageKey, packagePath, ModelPackage.MediaType));
-        var candidate = new ModelVersion(job.ModelId, 0, snapshot.Epoch, snapshot.IsFinal, job.Id, job.DatasetId, job.Recipe, val, packageKey, bytes, createdAt)
+        var candidate = new ModelVersion(job.ModelId, 0, snapshot.Epoch, snapshot.IsFinal, job.Id, job.DatasetId,
+            job.Recipe with { Precision = snapshot.Precision }, val, packageKey, bytes, createdAt)
         {
             DatasetSha256 = datasetSha256, TestMetrics = test, PackageSha256 = sha256, CreatedBy = job.CreatedBy,
         };

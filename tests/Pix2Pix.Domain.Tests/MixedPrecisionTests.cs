@@ -1,0 +1,169 @@
+using System.IO;
+using Pix2Pix.Domain.Networks;
+using Pix2Pix.Domain.Runtime;
+using Pix2Pix.Domain.Training;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Pix2Pix.Domain.Tests;
+
+public class MixedPrecisionTests
+{
+    [Fact]
+    public async Task Autocast_InsideARegion_ConvolutionsRunInBf16OnThisThreadOnly()
+    {
+        using var input = rand(1, 3, 8, 8);
+        using var weight = rand(4, 3, 3, 3);
+        Assert.False(Autocast.IsEnabledOnCpu);
+        using (Autocast.Enter(CPU, ScalarType.BFloat16))
+        {
+            Assert.True(Autocast.IsEnabledOnCpu);
+            using var inside = nn.functional.conv2d(input, weight);
+            Assert.Equal(ScalarType.BFloat16, inside.dtype);
+            using (Autocast.Enter(CPU, ScalarType.BFloat16)) Assert.True(Autocast.IsEnabledOnCpu);
+            Assert.True(Autocast.IsEnabledOnCpu); // the inner region ended, the outer goes on
+            var otherThread = await Task.Factory.StartNew(() =>
+            {
+                using var output = nn.functional.conv2d(input, weight);
+                return (Autocast.IsEnabledOnCpu, output.dtype);
+            }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            Assert.Equal((false, ScalarType.Float32), otherThread);
+        }
+        Assert.False(Autocast.IsEnabledOnCpu);
+        using var outside = nn.functional.conv2d(input, weight);
+        Assert.Equal(ScalarType.Float32, outside.dtype);
+        Assert.Null(Autocast.Enter(CPU, ScalarType.Float32));
+    }
+
+    [Fact]
+    public void TrainStep_Bf16Mixed_KeepsFp32WeightsAndMovesBatchNorm()
+    {
+        var options = TestOptions.Tiny();
+        random.manual_seed(3);
+        using var model = new Pix2PixModel(options, CPU, TrainingPrecision.Bf16Mixed);
+        var batchNorms = model.Generator.modules().OfType<BatchNorm2d>().ToList();
+        var before = batchNorms.Select(b => b.weight!.detach().clone()).ToList();
+        Assert.NotEmpty(batchNorms);
+        for (int step = 0; step < 5; step++)
+        {
+            using var scope = NewDisposeScope();
+            model.TrainStep(rand(1, 3, 32, 32) * 2 - 1, rand(1, 3, 32, 32) * 2 - 1);
+        }
+        Assert.All(model.Generator.parameters().Concat(model.Discriminator.parameters()), p => Assert.Equal(ScalarType.Float32, p.dtype));
+        // Pure bf16 training leaves batch-norm weights where they started (updates below bf16's resolution); mixed must not.
+        for (int i = 0; i < batchNorms.Count; i++)
+            Assert.False(Same(batchNorms[i].weight!, before[i]), $"batch norm {i} did not move");
+    }
+
+    [Fact]
+    public void FlatAdam_SameGradients_BitForBitTheSameAsTorchSharpsAdam()
+    {
+        var options = TestOptions.Tiny() with { GeneratorFilters = 8 };
+        random.manual_seed(11);
+        using var reference = NetworkFactory.CreateGenerator(options.Network);
+        using var fused = NetworkFactory.CreateGenerator(options.Network);
+        using (no_grad())
+            foreach (var (a, b) in reference.parameters().Zip(fused.parameters())) b.copy_(a);
+        using var adam = optim.Adam(reference.parameters(), 2e-4, 0.5, 0.999);
+        using var flat = new FlatAdam(fused.parameters(), 2e-4, 0.5, 0.999);
+
+        for (int step = 1; step <= 6; step++)
+        {
+            if (step == 4)
+            {
+                foreach (var group in adam.ParamGroups) group.LearningRate = 1e-4;
+                flat.LearningRate = 1e-4;
+            }
+            adam.zero_grad();
+            flat.ZeroGrad();
+            using var scope = NewDisposeScope();
+            var input = rand(1, 3, 32, 32);
+            reference.forward(input).square().mean().backward();
+            fused.forward(input).square().mean().backward();
+            adam.step();
+            flat.Step();
+        }
+
+        foreach (var ((name, a), b) in reference.named_parameters().Zip(fused.parameters()))
+            Assert.True(Same(a, b), $"{name} differs");
+        foreach (var (a, b) in adam.state_dict().State.Cast<Adam.State>().Zip(flat.State.state_dict().State.Cast<Adam.State>()))
+        {
+            Assert.Equal(a.step, b.step);
+            Assert.True(Same(a.exp_avg, b.exp_avg) && Same(a.exp_avg_sq, b.exp_avg_sq));
+        }
+    }
+
+    [Fact]
+    public void FlatAdam_State_IsInterchangeableWithTorchSharpsAdam()
+    {
+        var options = TestOptions.Tiny() with { GeneratorFilters = 8 };
+        random.manual_seed(12);
+        using var generator = NetworkFactory.CreateGenerator(options.Network);
+        using var flat = new FlatAdam(generator.parameters(), 2e-4, 0.5, 0.999);
+        for (int step = 0; step < 2; step++)
+        {
+            flat.ZeroGrad();
+            using var scope = NewDisposeScope();
+            generator.forward(rand(1, 3, 32, 32)).mean().backward();
+            flat.Step();
+        }
+        var saved = new MemoryStream();
+        using (var writer = new BinaryWriter(saved, System.Text.Encoding.UTF8, leaveOpen: true)) flat.State.save_state_dict(writer);
+
+        using var other = NetworkFactory.CreateGenerator(options.Network);
+        using var plain = optim.Adam(other.parameters(), 2e-4, 0.5, 0.999);
+        saved.Position = 0;
+        using (var reader = new BinaryReader(saved, System.Text.Encoding.UTF8, leaveOpen: true)) plain.load_state_dict(reader);
+        using var again = new FlatAdam(NetworkFactory.CreateGenerator(options.Network).parameters(), 2e-4, 0.5, 0.999);
+        saved.Position = 0;
+        using (var reader = new BinaryReader(saved)) again.State.load_state_dict(reader);
+        again.Bind();
+
+        var expected = flat.State.state_dict().State.Cast<Adam.State>().ToList();
+        foreach (var loaded in new[] { plain.state_dict().State, again.State.state_dict().State })
+            foreach (var (a, b) in expected.Zip(loaded.Cast<Adam.State>()))
+                Assert.True(a.step == b.step && Same(a.exp_avg, b.exp_avg) && Same(a.exp_avg_sq, b.exp_avg_sq));
+    }
+
+    [Fact]
+    public void FlatParameters_SavedInCheckpointsAndPackages_RoundTripEveryWeight()
+    {
+        var options = TestOptions.Tiny();
+        var directory = SyntheticDataset.CreateTempDirectory();
+        random.manual_seed(5);
+        using var model = new Pix2PixModel(options, CPU, TrainingPrecision.Bf16Mixed);
+        for (int step = 0; step < 2; step++)
+        {
+            using var scope = NewDisposeScope();
+            model.TrainStep(rand(1, 3, 32, 32) * 2 - 1, rand(1, 3, 32, 32) * 2 - 1);
+        }
+        var checkpoint = Path.Combine(directory, "checkpoint.zip");
+        TrainingCheckpoint.Save(checkpoint, model, new TrainingPosition(1, 2, 2), options);
+        var package = Path.Combine(directory, "g.safetensors");
+        Pix2Pix.Domain.Inference.ModelPackage.Save(model.Generator, Pix2Pix.Domain.Inference.ModelManifest.From(options, 1), package);
+
+        using var resumed = new Pix2PixModel(options, CPU, TrainingPrecision.Bf16Mixed);
+        TrainingCheckpoint.Load(checkpoint, resumed, options);
+        using var packageStream = File.OpenRead(package);
+        var (packaged, _) = Pix2Pix.Domain.Inference.ModelPackage.Load(packageStream);
+        using var packagedGenerator = packaged;
+
+        foreach (var (expected, actual) in model.Generator.parameters().Concat(model.Discriminator.parameters())
+            .Zip(resumed.Generator.parameters().Concat(resumed.Discriminator.parameters())))
+            Assert.True(Same(expected, actual));
+        foreach (var (expected, actual) in model.Generator.state_dict().Zip(packaged.state_dict()))
+            Assert.True(Same(expected.Value, actual.Value), expected.Key);
+        // The loaded state went back into the flat buffers: the next steps of both models agree.
+        using var input = rand(1, 3, 32, 32) * 2 - 1;
+        using var target = rand(1, 3, 32, 32) * 2 - 1;
+        Assert.Equal(model.TrainStep(input, target), resumed.TrainStep(input, target));
+    }
+
+    private static bool Same(Tensor a, Tensor b)
+    {
+        if (!a.shape.SequenceEqual(b.shape)) return false;
+        using var equal = a.eq(b);
+        using var all = equal.all();
+        return all.item<bool>();
+    }
+}
