@@ -25,8 +25,8 @@ public sealed record BenchArguments(string Command, Dictionary<string, string> V
         Console.Error.WriteLine("""
             usage: Pix2Pix.Bench <command> [options]
               info                                         parameter counts of the default networks
-              train --size 256 --batch 1 --steps 200       trainer vs bare step time, RSS, GFLOP/s
-                    [--data DIR] [--threads N] [--generator unet_256]
+              train --size 256 --batch 1 --steps 200       trainer vs bare vs reference step time, RSS, GFLOP/s
+                    [--data DIR] [--threads N] [--generator unet_256] [--precision auto|fp32|bf16-mixed]
               infer --size 256 --batch 1 [--iterations 30] [--threads N] [--precision float32|bfloat16|auto]
               precision --package FILE.safetensors --data SPLIT_DIR [--mode resize|pad]
                                                            bf16 vs fp32 output: mean and max difference in levels

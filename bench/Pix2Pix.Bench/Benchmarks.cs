@@ -27,14 +27,18 @@ public static class Benchmarks
 
     /// <summary>
     /// Trainer: Pix2PixTrainer on an aligned dataset read from disk through the prefetching pipeline, timed per
-    /// iteration as the trainer reports it (data wait included). Bare: the same networks and optimizers stepping on
-    /// one batch already in memory, in the same process.
+    /// iteration as the trainer reports it (data wait included), in <c>--precision</c> (default auto). Bare: the same
+    /// model stepping on one batch already in memory. Reference: the plain TorchSharp loop (fp32, torch.optim.Adam),
+    /// the yardstick for the speed targets. All in one process, bare and reference halves before and after the trainer.
     /// </summary>
     public static int Train(BenchArguments arguments)
     {
         int size = arguments.Int("size", 256), batch = arguments.Int("batch", 1), steps = arguments.Int("steps", 200);
         int threads = arguments.Int("threads", 0);
+        if (threads > 0) set_num_threads(threads);
         string allocator = NativeMemory.EnsureConfigured();
+        var requested = Enum.Parse<TrainingPrecision>((arguments.String("precision") ?? "auto").Replace("-", ""), ignoreCase: true);
+        var precision = TrainingPrecisions.Resolve(requested, CPU);
         var options = new TrainingRecipe
         {
             Generator = arguments.String("generator") ?? "unet_256",
@@ -46,14 +50,16 @@ public static class Benchmarks
             SnapshotEvery = 100_000,
             CheckpointEvery = int.MaxValue,
             Seed = 1,
+            Precision = precision,
         };
         if (size == 256) options = options with { LoadSize = 286 };
         string dataDirectory = arguments.String("data") ?? SyntheticAlignedSet(size, count: 64);
         var split = DatasetSplit.Open(dataDirectory);
-        Log($"train: {split.Count} images from {dataDirectory}, {steps} steps, batch {batch}, {size}², allocator {allocator}");
+        Log($"train: {split.Count} images from {dataDirectory}, {steps} steps, batch {batch}, {size}², {precision}, allocator {allocator}");
 
-        // Bare halves before and after the trainer, so slow drifts of a shared machine hit both sides alike.
+        // Bare and reference halves before and after the trainer, so slow drifts of a shared machine hit all sides alike.
         int bareSteps = Math.Max(4, Math.Min(steps, 40) / 2);
+        var reference = ReferenceSteps(options, size, batch, bareSteps);
         var bare = BareSteps(options, size, batch, bareSteps);
         var stepSeconds = new List<double>();
         double rssAtStep20 = 0;
@@ -66,7 +72,7 @@ public static class Benchmarks
         var work = Directory.CreateTempSubdirectory("pix2pix-bench-");
         try
         {
-            new Pix2PixTrainer(options, new TrainingRuntime { Threads = threads }, DatasetRoot.Of(split), work.FullName, observer).Run();
+            new Pix2PixTrainer(options, new TrainingRuntime(), DatasetRoot.Of(split), work.FullName, observer).Run();
         }
         catch (StepRecorder.Done)
         {
@@ -75,18 +81,24 @@ public static class Benchmarks
         work.Delete(recursive: true);
 
         bare.AddRange(BareSteps(options, size, batch, bareSteps));
-        double trainerMedian = Median(stepSeconds), bareMedian = Median(bare);
+        reference.AddRange(ReferenceSteps(options, size, batch, bareSteps));
+        double trainerMedian = Median(stepSeconds), bareMedian = Median(bare), referenceMedian = Median(reference);
         double gflop = TrainingStepGflop(options.Network, size, batch);
         Emit(new
         {
-            command = "train", size, batch, steps, threads = get_num_threads(), allocator,
+            command = "train", size, generator = options.Generator, batch, steps, precision = PrecisionName(precision),
+            threads = get_num_threads(), allocator,
             step_s_median = Math.Round(trainerMedian, 4), bare_step_s_median = Math.Round(bareMedian, 4),
-            ratio = Math.Round(bareMedian / trainerMedian, 3),
+            reference_step_s_median = Math.Round(referenceMedian, 4),
+            ratio = Math.Round(bareMedian / trainerMedian, 3), vs_reference = Math.Round(trainerMedian / referenceMedian, 3),
             rss_mb_step20 = Math.Round(rssAtStep20), rss_mb_end = Math.Round(rssEnd),
-            gflop_per_step = Math.Round(gflop, 1), gflops_per_s = Math.Round(gflop / bareMedian, 1),
+            gflop_per_step = Math.Round(gflop, 1), gflops_per_s = Math.Round(gflop / trainerMedian, 1),
         });
         return 0;
     }
+
+    private static string PrecisionName(TrainingPrecision precision) =>
+        JsonSerializer.Serialize(precision, TrainingRecipe.Json).Trim('"');
 
     public static int Infer(BenchArguments arguments)
     {
@@ -164,17 +176,32 @@ public static class Benchmarks
     private static List<double> BareSteps(TrainingRecipe options, int size, int batch, int steps)
     {
         random.manual_seed(2);
-        using var model = new Pix2PixModel(options, CPU);
+        using var model = new Pix2PixModel(options, CPU, options.Precision);
+        var seconds = TimeSteps(size, batch, steps, (input, target) => model.TrainStep(input, target));
+        Log($"bare ({options.Precision}): median {Median(seconds):F3} s over {steps} steps");
+        return seconds;
+    }
+
+    private static List<double> ReferenceSteps(TrainingRecipe options, int size, int batch, int steps)
+    {
+        random.manual_seed(2);
+        using var loop = new ReferenceLoop(options);
+        var seconds = TimeSteps(size, batch, steps, loop.Step);
+        Log($"reference (fp32, torch.optim.Adam): median {Median(seconds):F3} s over {steps} steps");
+        return seconds;
+    }
+
+    private static List<double> TimeSteps(int size, int batch, int steps, Action<Tensor, Tensor> step)
+    {
         using var input = rand(batch, 3, size, size) * 2 - 1;
         using var target = rand(batch, 3, size, size) * 2 - 1;
         var seconds = new List<double>();
         for (int i = 0; i < steps + 3; i++)
         {
             var clock = Stopwatch.StartNew();
-            model.TrainStep(input, target);
+            step(input, target);
             if (i >= 3) seconds.Add(clock.Elapsed.TotalSeconds);
         }
-        Log($"bare: median {Median(seconds):F3} s over {steps} steps");
         return seconds;
     }
 
