@@ -56,6 +56,9 @@ public sealed class OpenApiDocumentTests : IDisposable
         Assert.Equal("resize_and_crop", properties["preprocess"]!["default"]!.GetValue<string>());
         var preprocess = document["components"]!["schemas"]!["Preprocess"]!["enum"]!.AsArray().Select(v => v!.GetValue<string>());
         Assert.Equal(["resize_and_crop", "crop", "scale_width", "none"], preprocess);
+        Assert.Equal("auto", properties["precision"]!["default"]!.GetValue<string>());
+        var precision = document["components"]!["schemas"]!["TrainingPrecision"]!["enum"]!.AsArray().Select(v => v!.GetValue<string>());
+        Assert.Equal(["fp32", "bf16-mixed", "auto"], precision);
     }
 
     public void Dispose() => app.Dispose();

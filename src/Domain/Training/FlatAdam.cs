@@ -7,7 +7,7 @@ namespace Pix2Pix.Domain.Training;
 /// <summary>
 /// Adam over one network's parameters kept as views of four contiguous buffers (values, gradients, first and second
 /// moments), so zeroing the gradients is one kernel and the update one pass over all the parameters at once
-/// (<see cref="FusedAdamKernel"/> on the CPU; five tensor operations elsewhere) instead of eight kernels per
+/// (<see cref="FusedAdamKernel"/> on the CPU; the same tensor operations, flat, on a GPU) instead of eight kernels per
 /// parameter — the idea behind PyTorch's foreach/fused Adam. Same arithmetic as TorchSharp's <see cref="Adam"/>,
 /// bit for bit; that optimizer still holds the options and per-parameter state, and writes and reads the checkpoint
 /// format unchanged.
