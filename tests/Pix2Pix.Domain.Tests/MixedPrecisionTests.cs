@@ -130,6 +130,7 @@ public class MixedPrecisionTests
     {
         var options = TestOptions.Tiny();
         var directory = SyntheticDataset.CreateTempDirectory();
+        set_num_threads(TestOptions.Runtime.Threads); // as the trainer tests: one thread is repeatable to the bit
         random.manual_seed(5);
         using var model = new Pix2PixModel(options, CPU, TrainingPrecision.Bf16Mixed);
         for (int step = 0; step < 2; step++)
