@@ -217,7 +217,8 @@ public class TrainingTests
         var recipe = new TrainingRecipe { Precision = precision };
         Assert.Contains($"\"precision\":{json}", recipe.ToJson());
         Assert.Equal(precision, TrainingRecipe.FromJson($"{{\"precision\":{json}}}").Precision);
-        Assert.Equal(TrainingPrecision.Auto, TrainingRecipe.FromJson("{}").Precision);
+        Assert.Equal(TrainingPrecision.Auto, new TrainingRecipe().Precision);
+        Assert.Equal(TrainingPrecision.Fp32, TrainingRecipe.FromJson("""{"epochs":3}""").Precision); // stored before precisions: fp32
     }
 
     [Fact]

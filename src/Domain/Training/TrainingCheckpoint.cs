@@ -12,8 +12,8 @@ public sealed record TrainingPosition(int Epoch, int IterationsDone, long Global
 
 /// <summary>
 /// The full training state in one zip file (stored, not compressed): both networks with their batch-norm buffers,
-/// both Adams' states, the run's RNG state (dropout), the precision it trains in and the position. The learning rate, data order and
-/// jitter are functions of (seed, epoch, position), so nothing else is needed to continue exactly.
+/// both Adams' states, the run's RNG state (dropout), the precision it trains in and the position. The learning
+/// rate, data order and jitter are functions of (seed, epoch, position), so nothing else is needed to continue exactly.
 /// </summary>
 public static class TrainingCheckpoint
 {

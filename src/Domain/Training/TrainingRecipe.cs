@@ -140,9 +140,16 @@ public sealed record TrainingRecipe
 
     public string ToJson() => JsonSerializer.Serialize(this, Json);
 
-    /// <summary>Reads a stored recipe; fields it lacks (jobs stored before they existed) take their defaults.</summary>
-    public static TrainingRecipe FromJson(string json) =>
-        JsonSerializer.Deserialize<TrainingRecipe>(json, Json) ?? throw new InvalidJobException("The job's recipe is empty.");
+    /// <summary>
+    /// Reads a stored recipe; fields it lacks (jobs stored before they existed) take their defaults, except the
+    /// precision: everything stored before it existed trained in fp32.
+    /// </summary>
+    public static TrainingRecipe FromJson(string json)
+    {
+        var recipe = JsonSerializer.Deserialize<TrainingRecipe>(json, Json) ?? throw new InvalidJobException("The job's recipe is empty.");
+        using var document = JsonDocument.Parse(json);
+        return document.RootElement.TryGetProperty("precision", out _) ? recipe : recipe with { Precision = TrainingPrecision.Fp32 };
+    }
 
     /// <summary>Every problem with this recipe, keyed by the field's name as callers spell it (camelCase).</summary>
     public IReadOnlyDictionary<string, string> Validate()
