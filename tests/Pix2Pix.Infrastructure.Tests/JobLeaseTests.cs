@@ -130,8 +130,9 @@ public sealed class JobLeaseTests
             Discriminator = "n_layers", DiscriminatorLayers = 2, Norm = Domain.Networks.NormKind.Instance, InputChannels = 1, GeneratorFilters = 16,
             DiscriminatorFilters = 16, Dropout = false, GanMode = GanMode.Lsgan, LoadSize = 36, CropSize = 32, Preprocess = Domain.Data.Preprocess.ScaleWidth,
             Flip = false, Seed = 5, SnapshotEvery = 1, CheckpointEvery = 5, SnapshotImages = 2, InferenceMode = Domain.Inference.InferenceMode.Paper,
+            Precision = TrainingPrecision.Fp32, // stored before precisions existed: trained in fp32
         }, loaded);
-        Assert.Equal(new TrainingRecipe { Epochs = 1, DecayEpochs = 0, Generator = "unet_64" }, TrainingRecipe.FromJson(sparse));
+        Assert.Equal(new TrainingRecipe { Epochs = 1, DecayEpochs = 0, Generator = "unet_64", Precision = TrainingPrecision.Fp32 }, TrainingRecipe.FromJson(sparse));
     }
 
     private static IterationRecord ToRecord(IterationProgress p) =>
