@@ -10,7 +10,7 @@ namespace Pix2Pix.Domain.Tests;
 public class MixedPrecisionTests
 {
     [Fact]
-    public async Task Autocast_InsideARegion_ConvolutionsRunInBf16OnThisThreadOnly()
+    public void Autocast_InsideARegion_ConvolutionsRunInBf16OnThisThreadOnly()
     {
         using var input = rand(1, 3, 8, 8);
         using var weight = rand(4, 3, 3, 3);
@@ -22,17 +22,39 @@ public class MixedPrecisionTests
             Assert.Equal(ScalarType.BFloat16, inside.dtype);
             using (Autocast.Enter(CPU, ScalarType.BFloat16)) Assert.True(Autocast.IsEnabledOnCpu);
             Assert.True(Autocast.IsEnabledOnCpu); // the inner region ended, the outer goes on
-            var otherThread = await Task.Factory.StartNew(() =>
+            (bool Enabled, ScalarType Type) otherThread = default;
+            var thread = new Thread(() =>
             {
                 using var output = nn.functional.conv2d(input, weight);
-                return (Autocast.IsEnabledOnCpu, output.dtype);
-            }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+                otherThread = (Autocast.IsEnabledOnCpu, output.dtype);
+            });
+            thread.Start();
+            thread.Join();
             Assert.Equal((false, ScalarType.Float32), otherThread);
         }
         Assert.False(Autocast.IsEnabledOnCpu);
         using var outside = nn.functional.conv2d(input, weight);
         Assert.Equal(ScalarType.Float32, outside.dtype);
         Assert.Null(Autocast.Enter(CPU, ScalarType.Float32));
+    }
+
+    [Fact]
+    public void Autocast_EndedOnAnotherThread_Refuses()
+    {
+        var region = Autocast.Enter(CPU, ScalarType.BFloat16)!;
+        try
+        {
+            Exception? error = null;
+            var thread = new Thread(() => error = Record.Exception(region.Dispose));
+            thread.Start();
+            thread.Join();
+            Assert.IsType<InvalidOperationException>(error);
+        }
+        finally
+        {
+            region.Dispose();
+        }
+        Assert.False(Autocast.IsEnabledOnCpu);
     }
 
     [Fact]

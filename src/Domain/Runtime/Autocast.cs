@@ -8,13 +8,15 @@ namespace Pix2Pix.Domain.Runtime;
 /// convolutions and matrix products run in a lower precision while weights, batch norm and losses stay fp32. Reached
 /// through the C++ functions <c>libtorch_cpu.so</c> exports; the flags are per thread, so a region covers only the
 /// thread that opened it. Dispose ends the region as PyTorch does: the cache of low-precision weight copies is
-/// cleared when the outermost region closes, so the next step casts the updated weights again.
+/// cleared when the outermost region closes, so the next step casts the updated weights again. A region must end on
+/// the thread that opened it (no await inside).
 /// </summary>
 public sealed partial class Autocast : IDisposable
 {
     private const sbyte CpuDevice = 0, CudaDevice = 1;
 
     private readonly sbyte deviceType;
+    private readonly int threadId = Environment.CurrentManagedThreadId;
     private readonly bool wasEnabled;
     private readonly sbyte previousType;
 
@@ -37,6 +39,8 @@ public sealed partial class Autocast : IDisposable
 
     public void Dispose()
     {
+        if (Environment.CurrentManagedThreadId != threadId)
+            throw new InvalidOperationException("An autocast region must end on the thread that opened it: its flags are per thread.");
         if (decrement_nesting() == 0) clear_cache();
         set_autocast_enabled(deviceType, wasEnabled);
         set_autocast_dtype(deviceType, previousType);
