@@ -17,6 +17,7 @@ public sealed class FlatAdam : IDisposable
     private readonly Parameter[] parameters;
     private readonly double beta1, beta2, epsilon;
     private Tensor? values, gradients, averages, squares;
+    private Adam.State[] states = [];
 
     public FlatAdam(IEnumerable<Parameter> parameters, double learningRate, double beta1, double beta2, double epsilon = 1e-8)
     {
@@ -46,7 +47,7 @@ public sealed class FlatAdam : IDisposable
     /// </summary>
     public void Bind()
     {
-        var states = State.state_dict().State.Cast<Adam.State>().ToArray();
+        states = State.state_dict().State.Cast<Adam.State>().ToArray();
         long total = parameters.Sum(p => p.numel());
         var device = parameters[0].device;
         var newValues = empty(total, ScalarType.Float32, device);
@@ -97,7 +98,6 @@ public sealed class FlatAdam : IDisposable
     /// <summary>TorchSharp's Adam step (no weight decay, no amsgrad), on all parameters at once.</summary>
     public void Step()
     {
-        var states = State.state_dict().State.Cast<Adam.State>().ToArray();
         foreach (var state in states) state.step += 1;
         long step = states[0].step;
         double biasCorrection1 = 1 - Math.Pow(beta1, step), biasCorrection2 = 1 - Math.Pow(beta2, step);
