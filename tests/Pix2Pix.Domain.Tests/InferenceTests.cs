@@ -161,6 +161,29 @@ public class InferenceTests
         }
     }
 
+
+    [Fact]
+    public void Stages_ResizeAndPadOfOneNetworkSizeShareAForward_AndEachEqualsItsOwnTranslation()
+    {
+        var (generator, package) = TrainedLikeGenerator(Manifest);
+        generator.Dispose();
+        using var translator = Pix2PixTranslator.Load(new MemoryStream(package));
+        // A 50×20 image resized reaches the generator at 32×32, as does a 30×32 image padded to the stride.
+        var requests = new[] { (FitMode.Resize, 50, 20), (FitMode.Pad, 30, 32), (FitMode.Pad, 70, 40) }
+            .Select((r, i) => (Mode: r.Item1, Image: SyntheticDataset.LabelMap(new Random(i), r.Item2, r.Item3))).ToList();
+
+        var prepared = requests.Select(r => translator.Prepare(r.Image, r.Mode)).ToList();
+        Assert.Equal(prepared[0].NetworkSize, prepared[1].NetworkSize);
+        Assert.NotEqual(prepared[0].NetworkSize, prepared[2].NetworkSize);
+        var outputs = translator.Forward(prepared);
+        for (int i = 0; i < requests.Count; i++)
+        {
+            using var staged = translator.Finish(prepared[i], outputs[i]);
+            using var whole = translator.Translate(requests[i].Image, requests[i].Mode);
+            Assert.Equal((whole.Width, whole.Height), (staged.Width, staged.Height));
+            Assert.True(Pixels(whole).Zip(Pixels(staged)).All(p => Math.Abs(p.First - p.Second) <= 1), $"request {i}");
+        }
+    }
     [Fact]
     public void Translate_PaperMode_RepeatableAndDifferentFromEvalMode()
     {

@@ -22,7 +22,7 @@ public sealed class ServiceBusyException(string reason, string message) : Except
 /// that wait together are gathered into one batch of up to <c>Inference:MaxBatch</c>; when the executor is idle a request
 /// waits at most <c>Inference:MaxBatchDelay</c> for company. The queue is bounded (<c>Inference:MaxQueue</c>): beyond it,
 /// and for requests that waited longer than <c>Inference:QueueTimeout</c>, <see cref="ServiceBusyException"/>.
-/// A request whose caller has gone is dropped before its forward. Decoding and encoding stay on the request threads.
+/// A request whose caller has gone is dropped before its forward. Decoding, resizing and encoding stay on the request threads.
 /// </summary>
 public sealed class InferenceExecutor : IDisposable
 {
@@ -58,9 +58,22 @@ public sealed class InferenceExecutor : IDisposable
     private ServiceBusyException QueueFull() =>
         new("queue_full", $"The translate queue is full ({settings.MaxQueue} requests waiting, Inference:MaxQueue); retry shortly.");
 
-    public async Task<Image<Rgb24>> TranslateAsync(Pix2PixTranslator translator, Image<Rgb24> image, FitMode fit, CancellationToken cancellationToken) =>
-        (Image<Rgb24>)await RunAsync((translator, fit), image,
-            inputs => translator.TranslateBatch(inputs.Cast<Image<Rgb24>>().ToList(), fit).Cast<object>().ToList(), cancellationToken);
+    /// <summary>
+    /// Translates on the executor: the image is prepared (resized, converted) and finished (converted back, resized,
+    /// left to encode) on the caller's thread, so those stages overlap other requests' forward passes; only the
+    /// generator runs here. Requests that reach the generator at the same size share a batch, whatever their fit mode.
+    /// An image translated tile by tile runs whole and alone.
+    /// </summary>
+    public async Task<Image<Rgb24>> TranslateAsync(Pix2PixTranslator translator, Image<Rgb24> image, FitMode fit, CancellationToken cancellationToken)
+    {
+        if (translator.RunsTiled(image, fit))
+            return (Image<Rgb24>)await RunAsync(new object(), image,
+                inputs => translator.TranslateBatch([(Image<Rgb24>)inputs[0]], fit).Cast<object>().ToList(), cancellationToken);
+        var prepared = translator.Prepare(image, fit);
+        var output = (float[])await RunAsync((translator, prepared.NetworkSize), prepared,
+            inputs => translator.Forward(inputs.Cast<PreparedImage>().ToList()).Cast<object>().ToList(), cancellationToken);
+        return translator.Finish(prepared, output);
+    }
 
     /// <summary>
     /// Queues <paramref name="input"/>; requests with an equal <paramref name="key"/> may share one call of the

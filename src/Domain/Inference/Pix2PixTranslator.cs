@@ -121,19 +121,70 @@ public sealed class Pix2PixTranslator : IDisposable
     public IReadOnlyList<Image<Rgb24>> TranslateBatch(IReadOnlyList<Image<Rgb24>> images, FitMode mode = FitMode.Resize)
     {
         var results = new Image<Rgb24>[images.Count];
-        bool Tiled(Image<Rgb24> image) => mode == FitMode.Pad && options.MaxPadPixels > 0 && (long)image.Width * image.Height > options.MaxPadPixels;
+        var prepared = new List<(int Index, PreparedImage Image)>();
         for (int i = 0; i < images.Count; i++)
-            if (Tiled(images[i])) results[i] = TranslateTiled(images[i]);
-        var prepared = images.Select((image, index) => (image, index)).Where(p => !Tiled(p.image)).Select(p => Prepare(p.image, mode, p.index)).ToList();
+            if (RunsTiled(images[i], mode)) results[i] = TranslateTiled(images[i]);
+            else prepared.Add((i, Prepare(images[i], mode)));
+        var outputs = Forward(prepared.Select(p => p.Image).ToList());
+        for (int i = 0; i < prepared.Count; i++) results[prepared[i].Index] = Finish(prepared[i].Image, outputs[i]);
+        return results;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="image"/> is translated tile by tile (<see cref="TranslatorOptions.MaxPadPixels"/>); such an
+    /// image goes through <see cref="TranslateBatch"/> whole, the others may also run in the three stages
+    /// <see cref="Prepare"/>, <see cref="Forward"/> and <see cref="Finish"/>.
+    /// </summary>
+    public bool RunsTiled(Image<Rgb24> image, FitMode mode) =>
+        mode == FitMode.Pad && options.MaxPadPixels > 0 && (long)image.Width * image.Height > options.MaxPadPixels;
+
+    /// <summary>
+    /// The first stage: the image resized or measured for padding, as the generator's input channels. It needs no
+    /// model state, so callers run it on their own threads while another batch is in the generator.
+    /// </summary>
+    public PreparedImage Prepare(Image<Rgb24> image, FitMode mode)
+    {
+        if (RunsTiled(image, mode)) throw new ArgumentException("This image is translated tile by tile: use TranslateBatch.", nameof(image));
+        int channels = Manifest.InputChannels;
+        if (mode == FitMode.Resize)
+        {
+            int width = Manifest.TrainingWidth, height = Manifest.TrainingHeight;
+            using var resized = image.Width == width && image.Height == height ? null : image.Clone(c => c.Resize(width, height, KnownResamplers.Bicubic));
+            return new PreparedImage(mode, ImageTensors.ToChannelMajor(resized ?? image, 0, 0, width, height, false, channels),
+                width, height, width, height, image.Width, image.Height);
+        }
+        return new PreparedImage(mode, ImageTensors.ToChannelMajor(image, 0, 0, image.Width, image.Height, false, channels),
+            image.Width, image.Height, RoundUp(image.Width), RoundUp(image.Height), image.Width, image.Height);
+    }
+
+    /// <summary>
+    /// The second stage: the generator's outputs, channel-major, one per input in order. Inputs with the same
+    /// <see cref="PreparedImage.NetworkSize"/> share one forward pass (in paper mode each runs alone).
+    /// </summary>
+    public IReadOnlyList<float[]> Forward(IReadOnlyList<PreparedImage> images)
+    {
+        var outputs = new float[images.Count][];
+        var indexed = images.Select((image, index) => (image, index));
         var groups = Manifest.InferenceMode == InferenceMode.Paper
-            ? prepared.Select(p => new[] { p }).ToList()
-            : prepared.GroupBy(p => (p.NetworkWidth, p.NetworkHeight)).Select(g => g.ToArray()).ToList();
+            ? indexed.Select(p => new[] { p }).ToList()
+            : indexed.GroupBy(p => p.image.NetworkSize).Select(g => g.ToArray()).ToList();
         foreach (var group in groups)
         {
-            var outputs = Forward(group);
-            for (int i = 0; i < group.Length; i++) results[group[i].Index] = Finish(group[i], outputs[i], mode);
+            var groupOutputs = ForwardGroup(group.Select(p => p.image).ToArray());
+            for (int i = 0; i < group.Length; i++) outputs[group[i].index] = groupOutputs[i];
         }
-        return results;
+        return outputs;
+    }
+
+    /// <summary>The last stage: the output image at the input's size. Like <see cref="Prepare"/>, safe on any thread.</summary>
+    public Image<Rgb24> Finish(PreparedImage prepared, float[] output)
+    {
+        if (prepared.Mode == FitMode.Pad)
+            return ImageTensors.FromChannelMajor(output, Manifest.OutputChannels, prepared.Width, prepared.Height);
+        var image = ImageTensors.FromChannelMajor(output, Manifest.OutputChannels, prepared.DataWidth, prepared.DataHeight);
+        if (image.Width != prepared.Width || image.Height != prepared.Height)
+            image.Mutate(c => c.Resize(prepared.Width, prepared.Height, KnownResamplers.Bicubic));
+        return image;
     }
 
     /// <summary>
@@ -152,7 +203,7 @@ public sealed class Pix2PixTranslator : IDisposable
             {
                 int tileWidth = Math.Min(side, width - left), tileHeight = Math.Min(side, height - top);
                 using var tile = image.Clone(c => c.Crop(new Rectangle(left, top, tileWidth, tileHeight)));
-                var output = Forward([Prepare(tile, FitMode.Pad, 0)])[0];
+                var output = ForwardGroup([Prepare(tile, FitMode.Pad)])[0];
                 for (int y = 0; y < tileHeight; y++)
                 {
                     float wy = Ramp(y, tileHeight, overlap, top > 0, top + tileHeight < height);
@@ -192,24 +243,7 @@ public sealed class Pix2PixTranslator : IDisposable
         return weight;
     }
 
-    /// <param name="Data">Channel-major pixels, DataWidth × DataHeight: the resized image, or the original before padding.</param>
-    private sealed record Prepared(int Index, float[] Data, int DataWidth, int DataHeight, int NetworkWidth, int NetworkHeight, int Width, int Height);
-
-    private Prepared Prepare(Image<Rgb24> image, FitMode mode, int index)
-    {
-        int channels = Manifest.InputChannels;
-        if (mode == FitMode.Resize)
-        {
-            int width = Manifest.TrainingWidth, height = Manifest.TrainingHeight;
-            using var resized = image.Clone(c => c.Resize(width, height, KnownResamplers.Bicubic));
-            return new Prepared(index, ImageTensors.ToChannelMajor(resized, 0, 0, width, height, false, channels),
-                width, height, width, height, image.Width, image.Height);
-        }
-        return new Prepared(index, ImageTensors.ToChannelMajor(image, 0, 0, image.Width, image.Height, false, channels),
-            image.Width, image.Height, RoundUp(image.Width), RoundUp(image.Height), image.Width, image.Height);
-    }
-
-    private float[][] Forward(Prepared[] group)
+    private float[][] ForwardGroup(PreparedImage[] group)
     {
         var lockTaken = false;
         if (Manifest.InferenceMode == InferenceMode.Paper) paperModeLock.Enter();
@@ -248,20 +282,19 @@ public sealed class Pix2PixTranslator : IDisposable
         return image;
     }
 
-    private Image<Rgb24> Finish(Prepared prepared, float[] output, FitMode mode)
-    {
-        if (mode == FitMode.Pad)
-            return ImageTensors.FromChannelMajor(output, Manifest.OutputChannels, prepared.Width, prepared.Height);
-        var image = ImageTensors.FromChannelMajor(output, Manifest.OutputChannels, prepared.DataWidth, prepared.DataHeight);
-        if (image.Width != prepared.Width || image.Height != prepared.Height)
-            image.Mutate(c => c.Resize(prepared.Width, prepared.Height, KnownResamplers.Bicubic));
-        return image;
-    }
-
     private int RoundUp(int value) => (value + sizeMultiple - 1) / sizeMultiple * sizeMultiple;
 
     // TorchSharp has no memory_format API; permute-contiguous-permute gives the same NHWC strides.
     private static Tensor ChannelsLast(Tensor t) => t.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
 
     public void Dispose() => generator.Dispose();
+}
+
+/// <summary>An image made ready for the generator by <see cref="Pix2PixTranslator.Prepare"/>.</summary>
+/// <param name="Data">Channel-major pixels, DataWidth × DataHeight: the resized image, or the original before padding.</param>
+/// <param name="Width">The size of the image asked for, and of the answer.</param>
+public sealed record PreparedImage(FitMode Mode, float[] Data, int DataWidth, int DataHeight, int NetworkWidth, int NetworkHeight, int Width, int Height)
+{
+    /// <summary>The size the generator sees; images of one size can share a forward pass.</summary>
+    public (int Width, int Height) NetworkSize => (NetworkWidth, NetworkHeight);
 }
