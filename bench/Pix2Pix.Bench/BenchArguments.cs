@@ -20,6 +20,10 @@ public sealed record BenchArguments(string Command, Dictionary<string, string> V
     public string? String(string name) => Values.GetValueOrDefault(name);
     public bool Flag(string name) => Values.ContainsKey(name);
 
+    /// <summary>A comma-separated option: <c>--batch 1,4,8</c>.</summary>
+    public IReadOnlyList<string> List(string name, string fallback) =>
+        (String(name) ?? fallback).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
     public static int Usage()
     {
         Console.Error.WriteLine("""
@@ -27,7 +31,11 @@ public sealed record BenchArguments(string Command, Dictionary<string, string> V
               info                                         parameter counts of the default networks
               train --size 256 --batch 1 --steps 200       trainer vs bare vs reference step time, RSS, GFLOP/s
                     [--data DIR] [--threads N] [--generator unet_256] [--precision auto|fp32|bf16-mixed]
-              infer --size 256 --batch 1 [--iterations 30] [--threads N] [--precision float32|bfloat16|auto]
+              infer --size 256 [--batch 1,4,8] [--precision float32,bfloat16,auto] [--iterations 20] [--threads N]
+                    [--package FILE | --save FILE] [--onnx FILE]
+                                                           bare translator per image, each precision and batch; ONNX Runtime
+              load --url URL --model ID --key KEY --image FILE [--clients 1:20,8:20,48:20] [--query mode=pad]
+                                                           HTTP clients on translate (waiting out Retry-After): codes, p50, p99
               precision --package FILE.safetensors --data SPLIT_DIR [--mode resize|pad]
                                                            bf16 vs fp32 output: mean and max difference in levels
             """);

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using Microsoft.ML.OnnxRuntime;
+using DenseTensor = Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<float>;
 using Pix2Pix.Domain.Data;
 using Pix2Pix.Domain.Inference;
 using Pix2Pix.Domain.Networks;
@@ -100,31 +102,101 @@ public static class Benchmarks
     private static string PrecisionName(TrainingPrecision precision) =>
         JsonSerializer.Serialize(precision, TrainingRecipe.Json).Trim('"');
 
+    /// <summary>
+    /// The bare translator, no HTTP: <see cref="Pix2PixTranslator.TranslateBatch"/> (prepare, forward, finish) and its
+    /// forward alone, for every <c>--precision</c> and <c>--batch</c> (comma lists), all in this process. With
+    /// <c>--onnx FILE</c> (the same package exported by <c>bench/onnx/export_onnx.py</c>) also ONNX Runtime's forward
+    /// on the same input, and how far its output is from libtorch's fp32 one. The package is <c>--package FILE</c> or a
+    /// randomly initialised one, which <c>--save FILE</c> writes (to import into the service for <c>load</c>).
+    /// </summary>
     public static int Infer(BenchArguments arguments)
     {
-        int size = arguments.Int("size", 256), batch = arguments.Int("batch", 1), iterations = arguments.Int("iterations", 30);
+        int size = arguments.Int("size", 256), iterations = arguments.Int("iterations", 20);
         if (arguments.Int("threads", 0) is > 0 and var threads) set_num_threads(threads);
-        var precision = Enum.Parse<InferencePrecision>(arguments.String("precision") ?? "Float32", ignoreCase: true);
+        var precisions = arguments.List("precision", "float32,bfloat16,auto").Select(p => Enum.Parse<InferencePrecision>(p, ignoreCase: true)).ToList();
+        var batches = arguments.List("batch", "1,4,8").Select(b => int.Parse(b, CultureInfo.InvariantCulture)).ToList();
+        var package = arguments.String("package") is { } packagePath ? File.ReadAllBytes(packagePath) : RandomPackage(size);
+        if (arguments.String("save") is { } savePath) File.WriteAllBytes(savePath, package);
+        using var image = NoiseImage(size, size);
+        float[]? fp32Output = null;
+
+        foreach (var precision in precisions)
+        {
+            using var translator = Pix2PixTranslator.Load(new MemoryStream(package), new TranslatorOptions { Precision = precision });
+            var prepared = translator.Prepare(image, FitMode.Pad);
+            if (translator.Precision == InferencePrecision.Float32) fp32Output ??= translator.Forward([prepared])[0];
+            foreach (int batch in batches)
+            {
+                var images = Enumerable.Repeat(image, batch).ToList();
+                var inputs = Enumerable.Repeat(prepared, batch).ToList();
+                double whole = MedianMilliseconds(iterations, () => { foreach (var output in translator.TranslateBatch(images, FitMode.Pad)) output.Dispose(); });
+                double forward = MedianMilliseconds(iterations, () => translator.Forward(inputs));
+                Emit(new { command = "infer", engine = "libtorch", size, batch, precision = translator.Precision.ToString(), threads = get_num_threads(),
+                    ms_per_image = Math.Round(whole / batch, 2), forward_ms_per_image = Math.Round(forward / batch, 2), allocator = NativeMemory.EnsureConfigured() });
+            }
+        }
+
+        if (arguments.String("onnx") is { } onnxPath)
+        {
+            using var translator = Pix2PixTranslator.Load(new MemoryStream(package), new TranslatorOptions { Precision = InferencePrecision.Float32 });
+            var prepared = translator.Prepare(image, FitMode.Pad);
+            fp32Output ??= translator.Forward([prepared])[0];
+            using var sessionOptions = new SessionOptions
+            {
+                IntraOpNumThreads = get_num_threads(), InterOpNumThreads = 1, ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+                GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+            };
+            using var session = new InferenceSession(onnxPath, sessionOptions);
+            foreach (int batch in batches)
+            {
+                var data = Enumerable.Repeat(prepared.Data, batch).SelectMany(d => d).ToArray();
+                var input = new[] { NamedOnnxValue.CreateFromTensor("input", new DenseTensor(data, [batch, translator.Manifest.InputChannels, size, size])) };
+                float maxDifference = 0;
+                using (var results = session.Run(input))
+                {
+                    var output = results[0].AsEnumerable<float>().Take(fp32Output.Length).ToArray();
+                    for (int i = 0; i < output.Length; i++) maxDifference = Math.Max(maxDifference, Math.Abs(output[i] - fp32Output[i]));
+                }
+                double forward = MedianMilliseconds(iterations, () => session.Run(input).Dispose());
+                Emit(new { command = "infer", engine = "onnxruntime", size, batch, precision = "Float32", threads = get_num_threads(),
+                    forward_ms_per_image = Math.Round(forward / batch, 2), max_abs_levels_vs_libtorch_fp32 = Math.Round(maxDifference * 127.5, 3) });
+            }
+        }
+        return 0;
+    }
+
+    private static byte[] RandomPackage(int size)
+    {
         var manifest = new ModelManifest { TrainingWidth = size, TrainingHeight = size };
         random.manual_seed(1);
         using var package = new MemoryStream();
         using (var generator = NetworkFactory.CreateGenerator(manifest.ToNetworkOptions()))
             ModelPackage.Save(generator, manifest, package);
-        package.Position = 0;
-        using var translator = Pix2PixTranslator.Load(package, new TranslatorOptions { Precision = precision });
-        var images = Enumerable.Range(0, batch).Select(_ => new Image<Rgb24>(size, size, new Rgb24(90, 140, 200))).ToList();
+        return package.ToArray();
+    }
 
-        var perImage = new List<double>();
+    /// <summary>Random pixels (seeded): every output pixel depends on the weights, unlike a flat colour.</summary>
+    private static Image<Rgb24> NoiseImage(int width, int height)
+    {
+        var noise = new Random(1);
+        var image = new Image<Rgb24>(width, height);
+        for (int y = 0; y < height; y++)
+            for (int x = 0; x < width; x++)
+                image[x, y] = new Rgb24((byte)noise.Next(256), (byte)noise.Next(256), (byte)noise.Next(256));
+        return image;
+    }
+
+    /// <summary>The median of <paramref name="iterations"/> timed calls, after three untimed ones.</summary>
+    private static double MedianMilliseconds(int iterations, Action action)
+    {
+        var times = new List<double>();
         for (int i = 0; i < iterations + 3; i++)
         {
             var clock = Stopwatch.StartNew();
-            foreach (var output in translator.TranslateBatch(images, FitMode.Pad)) output.Dispose();
-            if (i >= 3) perImage.Add(clock.Elapsed.TotalMilliseconds / batch);
+            action();
+            if (i >= 3) times.Add(clock.Elapsed.TotalMilliseconds);
         }
-        images.ForEach(i => i.Dispose());
-        Emit(new { command = "infer", size, batch, precision = translator.Precision.ToString(), threads = get_num_threads(),
-            ms_per_image = Math.Round(Median(perImage), 2), allocator = NativeMemory.EnsureConfigured() });
-        return 0;
+        return Median(times);
     }
 
     /// <summary>
