@@ -2,6 +2,7 @@ using Hangfire;
 using Hangfire.Dashboard;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
+using Pix2Pix.Infrastructure.Serving;
 using Pix2Pix.Api.Infrastructure;
 using Pix2Pix.Api.Security;
 using Pix2Pix.Infrastructure;
@@ -13,7 +14,9 @@ public static class ApiServices
     public static WebApplicationBuilder AddApiServices(this WebApplicationBuilder builder)
     {
         builder.AddPix2PixInfrastructure();
-        if (builder.Configuration.InProcessWorker()) builder.AddTrainingWorker();
+        builder.AddTranslation();
+        // Embedded: this process also trains and runs batch translations; in cluster mode the workers do.
+        if (builder.Configuration.InProcessWorker()) builder.AddTrainingWorker().AddBatchTranslationWorker();
         builder.AddManagementUrls();
         // The dashboard's files come from the build's static web assets manifest in any environment (a published app
         // has them in its wwwroot instead; without a manifest this does nothing).
@@ -21,14 +24,6 @@ public static class ApiServices
         builder.AddApiSecurity();
 
         var services = builder.Services;
-        services.AddOptions<InferenceOptions>().BindConfiguration(InferenceOptions.Section)
-            .Validate(o => o.CachedModels >= 1, "Inference:CachedModels must be at least 1.")
-            .Validate(o => o.CachedModelBytes > 0, "Inference:CachedModelBytes must be positive.")
-            .Validate(o => o.MaxBatch >= 1, "Inference:MaxBatch must be at least 1.")
-            .Validate(o => o.MaxBatchDelay >= TimeSpan.Zero, "Inference:MaxBatchDelay must not be negative.")
-            .Validate(o => o.MaxQueue >= 1, "Inference:MaxQueue must be at least 1.")
-            .Validate(o => o.MaxPadPixels >= 0, "Inference:MaxPadPixels must be 0 (never tile) or more.")
-            .Validate(o => o.QueueTimeout > TimeSpan.Zero, "Inference:QueueTimeout must be positive.").ValidateOnStart();
         services.AddSingleton<Endpoints.UploadSlots>();
         services.AddOptions<FormOptions>().Configure<IOptions<UploadOptions>>((form, uploads) =>
             form.MultipartBodyLengthLimit = uploads.Value.MaxDatasetBytes + Endpoints.DatasetsApi.MultipartOverhead);
@@ -41,19 +36,7 @@ public static class ApiServices
         {
             json.SerializerOptions.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter(System.Text.Json.JsonNamingPolicy.SnakeCaseLower));
         });
-        services.AddSingleton<TranslatorCache>();
-        services.AddSingleton<Serving.InferenceExecutor>();
         services.AddSingleton<Serving.ModelPreloader>();
-        services.AddTransient<Serving.BatchTranslationRunner>();
-        services.AddHostedService<Serving.BatchRecovery>();
-        // Batch translations run in the API processes, which hold the inference executor: one at a time per process.
-        services.AddHangfireServer((provider, options) =>
-        {
-            options.Queues = [Serving.BatchTranslationRunner.Queue];
-            options.WorkerCount = 1;
-            options.ServerName = $"{Environment.MachineName}:{Environment.ProcessId}:batches";
-            options.StopTimeout = TimeSpan.FromMilliseconds(500);
-        });
         services.AddHostedService(provider => provider.GetRequiredService<Serving.ModelPreloader>());
         services.AddHealthChecks().AddCheck<Serving.ModelPreloader>("preload", tags: ["ready"]);
         services.AddEndpointsApiExplorer();

@@ -12,6 +12,7 @@ using Pix2Pix.Domain.Service;
 using Pix2Pix.Infrastructure.Blobs;
 using Pix2Pix.Infrastructure.Jobs;
 using Pix2Pix.Infrastructure.Persistence;
+using Pix2Pix.Infrastructure.Serving;
 using Pix2Pix.Infrastructure.Telemetry;
 using OpenTelemetry.Metrics;
 
@@ -137,6 +138,45 @@ public static class HostingExtensions
         });
         services.AddOptions<HostOptions>().Configure<IOptions<WorkerOptions>>((host, worker) =>
             host.ShutdownTimeout = worker.Value.ShutdownTimeout + TimeSpan.FromSeconds(5));
+        return builder;
+    }
+
+    /// <summary>
+    /// Translation in this process (section <c>Inference</c>): the cache of loaded model versions and the one executor
+    /// that runs every forward pass.
+    /// </summary>
+    public static IHostApplicationBuilder AddTranslation(this IHostApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddOptions<InferenceOptions>().BindConfiguration(InferenceOptions.Section)
+            .Validate(o => o.CachedModels >= 1, "Inference:CachedModels must be at least 1.")
+            .Validate(o => o.CachedModelBytes > 0, "Inference:CachedModelBytes must be positive.")
+            .Validate(o => o.MaxBatch >= 1, "Inference:MaxBatch must be at least 1.")
+            .Validate(o => o.MaxBatchDelay >= TimeSpan.Zero, "Inference:MaxBatchDelay must not be negative.")
+            .Validate(o => o.MaxQueue >= 1, "Inference:MaxQueue must be at least 1.")
+            .Validate(o => o.MaxPadPixels >= 0, "Inference:MaxPadPixels must be 0 (never tile) or more.")
+            .Validate(o => o.QueueTimeout > TimeSpan.Zero, "Inference:QueueTimeout must be positive.").ValidateOnStart();
+        services.AddSingleton<TranslatorCache>();
+        services.AddSingleton<InferenceExecutor>();
+        return builder;
+    }
+
+    /// <summary>
+    /// A Hangfire server for batch translations in this process, one batch at a time, through this process's executor
+    /// (<see cref="AddTranslation"/>): the workers' in cluster mode, the API's in the embedded default.
+    /// </summary>
+    public static IHostApplicationBuilder AddBatchTranslationWorker(this IHostApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddTransient<BatchTranslationRunner>();
+        services.AddHostedService<BatchRecovery>();
+        services.AddHangfireServer((provider, options) =>
+        {
+            options.Queues = [BatchTranslationRunner.Queue];
+            options.WorkerCount = 1;
+            options.ServerName = $"{Environment.MachineName}:{Environment.ProcessId}:batches";
+            options.StopTimeout = TimeSpan.FromMilliseconds(500);
+        });
         return builder;
     }
 

@@ -2,7 +2,8 @@ using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
-using Pix2Pix.Api.Serving;
+using Pix2Pix.Infrastructure.Serving;
+
 using Pix2Pix.Infrastructure.Telemetry;
 
 namespace Pix2Pix.Api.Tests;

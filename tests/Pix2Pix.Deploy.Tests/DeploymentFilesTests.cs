@@ -9,6 +9,7 @@ using Pix2Pix.Api;
 using Pix2Pix.Api.Security;
 using Pix2Pix.Infrastructure;
 using Pix2Pix.Infrastructure.Blobs;
+using Pix2Pix.Infrastructure.Serving;
 
 namespace Pix2Pix.Deploy.Tests;
 

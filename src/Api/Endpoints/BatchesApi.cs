@@ -3,6 +3,7 @@ using Hangfire;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
+using Pix2Pix.Infrastructure.Serving;
 using Pix2Pix.Api.Security;
 using Pix2Pix.Api.Serving;
 using Pix2Pix.Domain.Data;

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
 using System.Security.Claims;
+using Pix2Pix.Infrastructure.Serving;
 using Pix2Pix.Api.Infrastructure;
 using Pix2Pix.Api.Security;
 using Pix2Pix.Api.Serving;

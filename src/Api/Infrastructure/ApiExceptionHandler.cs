@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Mvc;
+using Pix2Pix.Infrastructure.Serving;
 using Pix2Pix.Domain.Data;
 using Pix2Pix.Domain.Service;
 
@@ -16,7 +17,7 @@ public sealed partial class ApiExceptionHandler(
         ProblemDetails? problem = exception switch
         {
             NotFoundException e => new ProblemDetails { Status = 404, Title = "Not found", Detail = e.Message },
-            Serving.ServiceBusyException e => new ProblemDetails { Status = 503, Title = "Busy", Detail = e.Message },
+            ServiceBusyException e => new ProblemDetails { Status = 503, Title = "Busy", Detail = e.Message },
             ConflictException e => new ProblemDetails { Status = 409, Title = "Conflict", Detail = e.Message },
             Security.ForbiddenException e => new ProblemDetails { Status = 403, Title = "Forbidden", Detail = e.Message },
             DatasetException e => new ValidationProblemDetails(new Dictionary<string, string[]> { [e.File ?? "file"] = [e.Message] })
@@ -31,8 +32,8 @@ public sealed partial class ApiExceptionHandler(
             _ => null,
         };
         if (problem is null) return false;
-        if (exception is Serving.ServiceBusyException)
-            context.Response.Headers.RetryAfter = ((int)Serving.ServiceBusyException.RetryAfter.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        if (exception is ServiceBusyException)
+            context.Response.Headers.RetryAfter = ((int)ServiceBusyException.RetryAfter.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
         else if (problem.Status >= 500) return false;
         logger.LogInformation("{Method} {Path} answered {Status}: {Detail}", context.Request.Method, context.Request.Path, problem.Status, problem.Detail);
         context.Response.StatusCode = problem.Status!.Value;

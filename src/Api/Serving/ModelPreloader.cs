@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
+using Pix2Pix.Infrastructure.Serving;
 using Pix2Pix.Api.Infrastructure;
 using Pix2Pix.Infrastructure.Persistence;
 

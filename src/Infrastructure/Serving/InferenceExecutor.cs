@@ -1,11 +1,12 @@
 using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Pix2Pix.Domain.Inference;
 using Pix2Pix.Infrastructure.Telemetry;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
 
-namespace Pix2Pix.Api.Serving;
+namespace Pix2Pix.Infrastructure.Serving;
 
 /// <summary>The request was not run: the queue was full, or it waited too long. Answered 503 with Retry-After.</summary>
 public sealed class ServiceBusyException(string reason, string message) : Exception(message)

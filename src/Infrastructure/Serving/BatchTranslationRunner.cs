@@ -1,22 +1,22 @@
 using System.IO.Compression;
 using Hangfire;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Pix2Pix.Api.Infrastructure;
 using Pix2Pix.Domain.Data;
 using Pix2Pix.Domain.Inference;
 using Pix2Pix.Domain.Service;
-using Pix2Pix.Infrastructure;
 using Pix2Pix.Infrastructure.Persistence;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.Formats.Png;
 using SixLabors.ImageSharp.PixelFormats;
 
-namespace Pix2Pix.Api.Serving;
+namespace Pix2Pix.Infrastructure.Serving;
 
 /// <summary>
-/// Runs a batch translation on the API processes' own Hangfire queue, one batch at a time per process, through the
-/// same executor as live requests: its forwards batch with theirs, and when the executor is full it waits its turn
-/// (Retry-After) instead of crowding out interactive callers. A batch restarted after a crash starts over (its result
+/// Runs a batch translation from its own Hangfire queue, one batch at a time per process: on the workers in cluster
+/// mode, in the API process in the embedded default. It goes through the process's executor: in the API its forwards
+/// batch with live requests', and when the executor is full it waits its turn (Retry-After) instead of crowding out
+/// interactive callers. A batch restarted after a crash starts over (its result
 /// is written only at the end).
 /// </summary>
 public sealed class BatchTranslationRunner(

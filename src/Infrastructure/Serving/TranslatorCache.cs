@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Pix2Pix.Domain.Inference;
 using Pix2Pix.Domain.Service;
@@ -5,7 +6,7 @@ using Pix2Pix.Infrastructure.Telemetry;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
 
-namespace Pix2Pix.Api.Infrastructure;
+namespace Pix2Pix.Infrastructure.Serving;
 
 /// <summary>
 /// Loaded model versions, shared by concurrent translate requests; concurrent misses for a version share one load.

@@ -1,7 +1,9 @@
 using Hangfire;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Pix2Pix.Infrastructure.Persistence;
 
-namespace Pix2Pix.Api.Serving;
+namespace Pix2Pix.Infrastructure.Serving;
 
 /// <summary>
 /// Embedded mode: the queue lived in memory, so batch translations that were queued or running when the process

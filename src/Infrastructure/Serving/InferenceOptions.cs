@@ -1,8 +1,8 @@
 using Pix2Pix.Domain.Inference;
 
-namespace Pix2Pix.Api;
+namespace Pix2Pix.Infrastructure.Serving;
 
-/// <summary>Section <c>Inference</c>: how <c>POST /models/{id}/translate</c> runs models.</summary>
+/// <summary>Section <c>Inference</c>: how translations run (<c>POST /models/{id}/translate</c> and batch translations).</summary>
 public sealed class InferenceOptions
 {
     public const string Section = "Inference";
