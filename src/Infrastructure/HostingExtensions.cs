@@ -51,6 +51,7 @@ public static class HostingExtensions
             .ValidateOnStart();
         services.AddOptions<JobsOptions>().BindConfiguration(JobsOptions.Section)
             .Validate(o => o.CheckpointRetention >= TimeSpan.Zero, "Jobs:CheckpointRetention must not be negative.")
+            .Validate(o => o.BatchRetention >= TimeSpan.Zero, "Jobs:BatchRetention must not be negative.")
             .Validate(o => o.SweepInterval > TimeSpan.Zero, "Jobs:SweepInterval must be positive.")
             .Validate(o => o.OrphanMinimumAge >= TimeSpan.FromMinutes(1), "Jobs:OrphanMinimumAge must be at least a minute (uploads in flight).")
             .ValidateOnStart();

@@ -62,6 +62,9 @@ public sealed class JobsOptions
     /// <summary>Checkpoints of Cancelled and Failed jobs are deleted this long after the job ended.</summary>
     public TimeSpan CheckpointRetention { get; set; } = TimeSpan.FromDays(7);
 
+    /// <summary>Finished batch translations (status, images and result) are deleted this long after they ended.</summary>
+    public TimeSpan BatchRetention { get; set; } = TimeSpan.FromDays(7);
+
     /// <summary>How often storage is swept (expired checkpoints, blobs no row refers to, deleted datasets' local copies).</summary>
     public TimeSpan SweepInterval { get; set; } = TimeSpan.FromHours(1);
 

@@ -53,7 +53,7 @@ public sealed class Harness : IAsyncDisposable
     public DatasetCache DatasetCache() => new(Datasets, Blobs, Options.Create(Storage), Options.Create(Worker), Options.Create(Uploads), Time,
         NullLogger<DatasetCache>.Instance);
 
-    public StorageSweeper Sweeper() => new(Maintenance, Blobs, [], Options.Create(JobsSettings), Time, NullLogger<StorageSweeper>.Instance);
+    public StorageSweeper Sweeper() => new(Maintenance, new BatchStore(Database), Blobs, [], Options.Create(JobsSettings), Time, NullLogger<StorageSweeper>.Instance);
 
     public LeaseWatchdog Watchdog(RecordingQueue queue) => new(Leases, Jobs, queue, Options.Create(Worker), Time, NullLogger<LeaseWatchdog>.Instance);
 

@@ -1,4 +1,6 @@
+using Pix2Pix.Domain.Inference;
 using Pix2Pix.Domain.Service;
+using Pix2Pix.Infrastructure.Persistence;
 
 namespace Pix2Pix.Infrastructure.Tests;
 
@@ -42,6 +44,42 @@ public sealed class StorageSweeperTests
         Assert.Null(await harness.Jobs.CheckpointKeyAsync(cancelled.Id));
         Assert.True(await ExistsAsync(harness, runningKey), "a running job's checkpoint was removed");
         Assert.Equal(runningKey, await harness.Jobs.CheckpointKeyAsync(running.Id));
+    }
+
+    [Fact]
+    public async Task Sweep_FinishedBatches_RemovedWithTheirImagesAndResultAfterTheRetentionOnly()
+    {
+        await using var harness = await Harness.StartAsync();
+        var batches = new BatchStore(harness.Database);
+        async Task<BatchJob> AddBatchAsync(JobStatus? finishedAs)
+        {
+            var id = Guid.NewGuid();
+            var input = await PutAsync(harness, BlobKeys.BatchInput(id), TimeSpan.Zero);
+            var batch = await batches.CreateAsync(id, Guid.NewGuid(), 1, FitMode.Pad, 2, input, "test");
+            if (finishedAs is not { } status) return batch;
+            await batches.StartAsync(id);
+            var result = status == JobStatus.Succeeded ? await PutAsync(harness, BlobKeys.BatchResult(id), TimeSpan.Zero) : null;
+            await batches.FinishAsync(id, status, status == JobStatus.Failed ? "broken" : null, result);
+            return await batches.GetAsync(id);
+        }
+        var succeeded = await AddBatchAsync(JobStatus.Succeeded);
+        var failed = await AddBatchAsync(JobStatus.Failed);
+        var queued = await AddBatchAsync(null);
+
+        harness.Time.Advance(TimeSpan.FromDays(6));
+        Assert.Equal(0, (await harness.Sweeper().SweepAsync(CancellationToken.None)).ExpiredBatches);
+        Assert.True(await ExistsAsync(harness, succeeded.ResultBlobKey!));
+
+        harness.Time.Advance(TimeSpan.FromDays(1) + TimeSpan.FromMinutes(1));
+        var due = await harness.Sweeper().SweepAsync(CancellationToken.None);
+
+        Assert.Equal(2, due.ExpiredBatches);
+        foreach (var batch in new[] { succeeded, failed }) Assert.Null(await batches.FindAsync(batch.Id));
+        Assert.False(await ExistsAsync(harness, succeeded.InputBlobKey));
+        Assert.False(await ExistsAsync(harness, succeeded.ResultBlobKey!));
+        Assert.False(await ExistsAsync(harness, failed.InputBlobKey));
+        Assert.Equal(JobStatus.Queued, (await batches.GetAsync(queued.Id)).Status);
+        Assert.True(await ExistsAsync(harness, queued.InputBlobKey), "a queued batch's images were removed");
     }
 
     [Fact]

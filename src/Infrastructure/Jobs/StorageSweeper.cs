@@ -7,16 +7,17 @@ using Pix2Pix.Infrastructure.Persistence;
 namespace Pix2Pix.Infrastructure.Jobs;
 
 /// <summary>What one sweep removed.</summary>
-public sealed record SweepResult(int ExpiredCheckpoints, int OrphanBlobs);
+public sealed record SweepResult(int ExpiredCheckpoints, int ExpiredBatches, int OrphanBlobs);
 
 /// <summary>
 /// Reclaims storage every <see cref="JobsOptions.SweepInterval"/>: checkpoints of Cancelled and Failed jobs after
-/// <see cref="JobsOptions.CheckpointRetention"/>, and blobs no row refers to once they are
+/// <see cref="JobsOptions.CheckpointRetention"/>, finished batch translations with their images and result after
+/// <see cref="JobsOptions.BatchRetention"/>, and blobs no row refers to once they are
 /// <see cref="JobsOptions.OrphanMinimumAge"/> old — which also retries blob deletes that failed after their rows went.
 /// One process in the cluster sweeps the blob store per interval; every training process trims its own dataset cache.
 /// </summary>
 public sealed class StorageSweeper(
-    MaintenanceStore maintenance, IBlobStore blobs, IEnumerable<DatasetCache> datasetCaches, IOptions<JobsOptions> options, TimeProvider time,
+    MaintenanceStore maintenance, BatchStore batches, IBlobStore blobs, IEnumerable<DatasetCache> datasetCaches, IOptions<JobsOptions> options, TimeProvider time,
     ILogger<StorageSweeper> logger) : BackgroundService
 {
     private const string SweepName = "storage-sweep";
@@ -58,6 +59,23 @@ public sealed class StorageSweeper(
             logger.LogInformation("Job {JobId}: checkpoint {Key} removed after Jobs:CheckpointRetention", checkpoint.JobId, checkpoint.Key);
         }
 
+        int expiredBatches = 0;
+        foreach (var batch in await batches.ExpiredAsync(options.Value.BatchRetention, cancellationToken))
+        {
+            try
+            {
+                await batches.DeleteAsync(batch.Id, cancellationToken);
+            }
+            catch (NotFoundException)
+            {
+                continue; // its owner deleted it meanwhile, blobs included
+            }
+            await blobs.DeleteAsync(batch.InputBlobKey, cancellationToken);
+            if (batch.ResultBlobKey is { } result) await blobs.DeleteAsync(result, cancellationToken);
+            expiredBatches++;
+            logger.LogInformation("Batch {BatchId} removed {Age} after it ended (Jobs:BatchRetention)", batch.Id, options.Value.BatchRetention);
+        }
+
         // List first, then read the references: a blob whose row is written in between is seen as referenced.
         var listed = new List<BlobItem>();
         foreach (var root in BlobKeys.Roots) listed.AddRange(await blobs.ListAsync(root, cancellationToken));
@@ -69,8 +87,9 @@ public sealed class StorageSweeper(
             await blobs.DeleteAsync(blob.Key, cancellationToken);
             orphans++;
         }
-        if (checkpoints + orphans > 0)
-            logger.LogInformation("Storage sweep: {Checkpoints} expired checkpoint(s), {Orphans} blob(s) no row refers to removed", checkpoints, orphans);
-        return new SweepResult(checkpoints, orphans);
+        if (checkpoints + expiredBatches + orphans > 0)
+            logger.LogInformation("Storage sweep: {Checkpoints} expired checkpoint(s), {Batches} expired batch(es), {Orphans} blob(s) no row refers to removed",
+                checkpoints, expiredBatches, orphans);
+        return new SweepResult(checkpoints, expiredBatches, orphans);
     }
 }

@@ -41,6 +41,16 @@ public sealed class BatchStore(Database database)
             .Select(r => r.ToDomain()).ToList();
     }
 
+    /// <summary>Batches that ended more than <paramref name="retention"/> ago.</summary>
+    public async Task<IReadOnlyList<BatchJob>> ExpiredAsync(TimeSpan retention, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return (await connection.QueryAsync<BatchRow>(
+                "SELECT * FROM batch_jobs WHERE status IN ('Succeeded', 'Failed', 'Cancelled') AND finished_at < @cutoff",
+                new { cutoff = database.Now() - (long)retention.TotalMilliseconds }))
+            .Select(r => r.ToDomain()).ToList();
+    }
+
     /// <summary>Marks a queued (or, after a restart, running) batch running from its first image; false when it has ended.</summary>
     public async Task<bool> StartAsync(Guid id, CancellationToken cancellationToken = default)
     {
