@@ -32,8 +32,8 @@ public sealed class InferenceExecutorTests : IDisposable
         return inputs.Select(i => (object)((int)i * 2)).ToList();
     }
 
-    private Task<object> Submit(object key, int input, CancellationToken cancellationToken = default) =>
-        executor!.RunAsync(key, input, HeldForward, cancellationToken);
+    private Task<object> Submit(object key, int input, CancellationToken cancellationToken = default, InferenceExecutor.Arrival? arrival = null) =>
+        executor!.RunAsync(key, input, HeldForward, cancellationToken, arrival);
 
     [Fact]
     public async Task RequestsWaitingTogether_ForTheSameKey_ShareOneForwardInOrder()
@@ -51,26 +51,51 @@ public sealed class InferenceExecutorTests : IDisposable
     }
 
     [Fact]
-    public async Task IdleExecutor_WaitsForCompanyWithinTheBatchDelay()
+    public async Task IdleExecutor_WaitsForARequestOnItsWayWithinTheBatchDelay()
     {
         Start(maxBatch: 2, delay: TimeSpan.FromSeconds(30));
         forwardMayRun.Release(10);
+        var onItsWay = executor!.Arrive(); // still reading its body
         var first = Submit("model-a", 1);
         await Task.Delay(100);
-        var second = Submit("model-a", 2); // fills the batch: it runs at once, long before the delay is over
+        var second = Submit("model-a", 2, arrival: onItsWay); // fills the batch: it runs at once, long before the delay is over
 
         Assert.Equal([2, 4], (await Task.WhenAll(first, second).WaitAsync(TimeSpan.FromSeconds(20))).Cast<int>());
         Assert.Equal([[1, 2]], batches.Select(b => b.Cast<int>().ToArray()));
     }
 
     [Fact]
-    public async Task LoneRequest_RunsAloneOnceTheBatchDelayIsOver()
+    public async Task LoneRequest_NobodyOnTheWay_RunsWithoutWaitingOutTheBatchDelay()
     {
-        Start(delay: TimeSpan.FromMilliseconds(300));
+        Start(delay: TimeSpan.FromSeconds(60));
         forwardMayRun.Release(10);
 
         Assert.Equal(2, await Submit("model-a", 1).WaitAsync(TimeSpan.FromSeconds(20)));
         Assert.Equal([[1]], batches.Select(b => b.Cast<int>().ToArray()));
+    }
+
+    [Fact]
+    public async Task LoneRequest_ACompanionThatNeverComes_RunsAloneOnceTheBatchDelayIsOver()
+    {
+        Start(delay: TimeSpan.FromMilliseconds(300));
+        forwardMayRun.Release(10);
+        using var failsToDecode = executor!.Arrive();
+        var started = DateTime.UtcNow;
+
+        Assert.Equal(2, await Submit("model-a", 1).WaitAsync(TimeSpan.FromSeconds(20)));
+        Assert.True(DateTime.UtcNow - started >= TimeSpan.FromMilliseconds(250), "it did not wait for the request on its way");
+        Assert.Equal([[1]], batches.Select(b => b.Cast<int>().ToArray()));
+    }
+
+    [Fact]
+    public void Arrive_QueueFull_RefusedBeforeTheBodyIsRead()
+    {
+        Start(maxQueue: 1);
+        _ = Submit("model-a", 1); // held in its forward or waiting: the queue counts it until the forward starts
+        if (!forwardStarted.Wait(TimeSpan.FromSeconds(10))) throw new TimeoutException();
+        _ = Submit("model-a", 2);
+
+        Assert.Equal("queue_full", Assert.Throws<ServiceBusyException>(() => executor!.Arrive()).Reason);
     }
 
     [Fact]

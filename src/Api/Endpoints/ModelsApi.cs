@@ -295,7 +295,7 @@ public static class ModelsApi
             return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["mode"] = [$"Unknown mode '{mode}': use resize or pad."] });
 
         var resolved = await models.ResolveVersionAsync(id, version, cancellationToken);
-        executor.ThrowIfFull();
+        using var arrival = executor.Arrive();
         var limits = uploads.Value;
         byte[] bytes;
         switch (await ReadImageBytesAsync(request, limits.MaxImageBytes, cancellationToken))
@@ -308,7 +308,7 @@ public static class ModelsApi
         if (decoded.Problem is { } undecodable) return undecodable;
         using var input = decoded.Image!;
         using var lease = await cache.AcquireAsync(resolved, cancellationToken);
-        using var output = await executor.TranslateAsync(lease.Translator, input, fit, cancellationToken);
+        using var output = await executor.TranslateAsync(lease.Translator, input, fit, cancellationToken, arrival);
         var jpeg = request.GetTypedHeaders().Accept.Any(a => a.MediaType.Equals("image/jpeg", StringComparison.OrdinalIgnoreCase))
             && !request.GetTypedHeaders().Accept.Any(a => a.MediaType.Equals("image/png", StringComparison.OrdinalIgnoreCase));
         var encoded = new MemoryStream();

@@ -21,7 +21,8 @@ public sealed class ServiceBusyException(string reason, string message) : Except
 /// Runs every forward pass of the process, one at a time, on a thread of its own (libtorch already uses every core
 /// within one forward; concurrent forwards only compete for them). Requests for the same model version and fit mode
 /// that wait together are gathered into one batch of up to <c>Inference:MaxBatch</c>; when the executor is idle a request
-/// waits at most <c>Inference:MaxBatchDelay</c> for company. The queue is bounded (<c>Inference:MaxQueue</c>): beyond it,
+/// waits at most <c>Inference:MaxBatchDelay</c> for company, and only while other requests are on their way (admitted by
+/// <see cref="Arrive"/>, still reading or preparing their images): a lone request never waits. The queue is bounded (<c>Inference:MaxQueue</c>): beyond it,
 /// and for requests that waited longer than <c>Inference:QueueTimeout</c>, <see cref="ServiceBusyException"/>.
 /// A request whose caller has gone is dropped before its forward. Decoding, resizing and encoding stay on the request threads.
 /// </summary>
@@ -34,6 +35,7 @@ public sealed class InferenceExecutor : IDisposable
     private readonly ILogger<InferenceExecutor> logger;
     private readonly Thread loop;
     private int queued;
+    private int arriving;
 
     public InferenceExecutor(IOptions<InferenceOptions> options, ServiceMetrics metrics, TimeProvider time, ILogger<InferenceExecutor> logger)
     {
@@ -46,14 +48,31 @@ public sealed class InferenceExecutor : IDisposable
     }
 
     /// <summary>
-    /// Refuses at once while the queue is full, before a request reads and decodes its body: under a flood, rejecting
-    /// must cost less than serving. <see cref="RunAsync"/> checks again, so a race only lets a request be refused later.
+    /// Admits a request before it reads and decodes its body, refusing at once while the queue is full: under a flood,
+    /// rejecting must cost less than serving (<see cref="RunAsync"/> checks again, so a race only lets a request be
+    /// refused later). Until the arrival is handed to <see cref="TranslateAsync"/> or disposed, the request is on its way,
+    /// and an idle executor may wait for it to batch with.
     /// </summary>
-    public void ThrowIfFull()
+    public Arrival Arrive()
     {
-        if (Volatile.Read(ref queued) < settings.MaxQueue) return;
-        metrics.TranslateRejected("queue_full");
-        throw QueueFull();
+        if (Volatile.Read(ref queued) >= settings.MaxQueue)
+        {
+            metrics.TranslateRejected("queue_full");
+            throw QueueFull();
+        }
+        Interlocked.Increment(ref arriving);
+        return new Arrival(this);
+    }
+
+    /// <summary>A request on its way to the queue (<see cref="Arrive"/>); disposing it, more than once too, ends that.</summary>
+    public sealed class Arrival(InferenceExecutor executor) : IDisposable
+    {
+        private int ended;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref ended, 1) == 0) Interlocked.Decrement(ref executor.arriving);
+        }
     }
 
     private ServiceBusyException QueueFull() =>
@@ -65,14 +84,15 @@ public sealed class InferenceExecutor : IDisposable
     /// generator runs here. Requests that reach the generator at the same size share a batch, whatever their fit mode.
     /// An image translated tile by tile runs whole and alone.
     /// </summary>
-    public async Task<Image<Rgb24>> TranslateAsync(Pix2PixTranslator translator, Image<Rgb24> image, FitMode fit, CancellationToken cancellationToken)
+    public async Task<Image<Rgb24>> TranslateAsync(Pix2PixTranslator translator, Image<Rgb24> image, FitMode fit, CancellationToken cancellationToken,
+        Arrival? arrival = null)
     {
         if (translator.RunsTiled(image, fit))
             return (Image<Rgb24>)await RunAsync(new object(), image,
-                inputs => translator.TranslateBatch([(Image<Rgb24>)inputs[0]], fit).Cast<object>().ToList(), cancellationToken);
+                inputs => translator.TranslateBatch([(Image<Rgb24>)inputs[0]], fit).Cast<object>().ToList(), cancellationToken, arrival);
         var prepared = translator.Prepare(image, fit);
         var output = (float[])await RunAsync((translator, prepared.NetworkSize), prepared,
-            inputs => translator.Forward(inputs.Cast<PreparedImage>().ToList()).Cast<object>().ToList(), cancellationToken);
+            inputs => translator.Forward(inputs.Cast<PreparedImage>().ToList()).Cast<object>().ToList(), cancellationToken, arrival);
         return translator.Finish(prepared, output);
     }
 
@@ -80,8 +100,10 @@ public sealed class InferenceExecutor : IDisposable
     /// Queues <paramref name="input"/>; requests with an equal <paramref name="key"/> may share one call of the
     /// <paramref name="forward"/> of the first of them, which maps a batch of inputs to their outputs in order.
     /// </summary>
-    public Task<object> RunAsync(object key, object input, Func<IReadOnlyList<object>, IReadOnlyList<object>> forward, CancellationToken cancellationToken)
+    public Task<object> RunAsync(object key, object input, Func<IReadOnlyList<object>, IReadOnlyList<object>> forward, CancellationToken cancellationToken,
+        Arrival? arrival = null)
     {
+        arrival?.Dispose();
         if (Interlocked.Increment(ref queued) > settings.MaxQueue)
         {
             Interlocked.Decrement(ref queued);
@@ -111,7 +133,7 @@ public sealed class InferenceExecutor : IDisposable
             var first = waiting[0];
             var batch = Gather(waiting, first);
             var delayLeft = settings.MaxBatchDelay - time.GetElapsedTime(first.EnqueuedAt);
-            while (batch.Count < settings.MaxBatch && delayLeft > TimeSpan.Zero && WaitForWork(delayLeft))
+            while (batch.Count < settings.MaxBatch && delayLeft > TimeSpan.Zero && Volatile.Read(ref arriving) > 0 && WaitForWork(delayLeft))
             {
                 Drain(waiting);
                 batch = Gather(waiting, first);
