@@ -27,7 +27,7 @@ public sealed record BenchArguments(string Command, Dictionary<string, string> V
     public static int Usage()
     {
         Console.Error.WriteLine("""
-            usage: Pix2Pix.Bench <command> [options]
+            usage: Pix2Pix.Bench <command> [options] [--matmul-max-pixels N (default 64; 0: deep U-Net layers as libtorch convolutions)]
               info                                         parameter counts of the default networks
               train --size 256 --batch 1 --steps 200       trainer vs bare vs reference step time, RSS, GFLOP/s
                     [--data DIR] [--threads N] [--generator unet_256] [--precision auto|fp32|bf16-mixed]

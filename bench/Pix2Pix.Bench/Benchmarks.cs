@@ -295,7 +295,7 @@ public static class Benchmarks
         {
             var weight = module.named_parameters(recurse: false).FirstOrDefault(p => p.name == "weight").parameter;
             if (weight is null || weight.dim() != 4) continue;
-            bool transposed = module is TorchSharp.Modules.ConvTranspose2d;
+            bool transposed = module is TorchSharp.Modules.ConvTranspose2d or StridedTransposedConvolution;
             module.register_forward_hook((_, input, output) =>
             {
                 var positions = transposed ? input.numel() / input.shape[1] : output.numel() / output.shape[1];

@@ -1,12 +1,62 @@
 using System.Runtime.InteropServices;
 using Pix2Pix.Domain.Networks;
 using Pix2Pix.Domain.Training;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Pix2Pix.Domain.Tests;
 
 public class NetworkTests
 {
+    /// <summary>
+    /// The U-Net's deep layers as matrix products (bf16, small inputs) against libtorch's convolutions on the same
+    /// bf16 values computed in fp32: outputs and both gradients agree to bf16 rounding, for contiguous and for
+    /// channels-last weights (the translator's layout), with a batch of two.
+    /// </summary>
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(false, true)]
+    [InlineData(true, false)]
+    [InlineData(true, true)]
+    public void MatmulConvolutions_AgreeWithLibtorchConvolutions_OutputAndGradients(bool transposed, bool channelsLast)
+    {
+        using var scope = NewDisposeScope();
+        using var rng = new Generator(5, CPU);
+        nn.Module<Tensor, Tensor> layer = transposed ? new StridedTransposedConvolution(24, 20, bias: true) : new StridedConvolution(24, 20, bias: true);
+        using (no_grad())
+            foreach (var parameter in layer.parameters()) parameter.copy_(randn(parameter.shape, generator: rng).mul_(0.1));
+        layer.to(ScalarType.BFloat16);
+        var weight = layer.named_parameters().Single(p => p.name == "weight").parameter;
+        var bias = layer.named_parameters().Single(p => p.name == "bias").parameter;
+        if (channelsLast)
+            using (no_grad()) weight.set_(weight.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2));
+        var input = randn([2, 24, 4, 3], generator: rng).to(ScalarType.BFloat16).requires_grad_();
+        var upstream = randn(transposed ? [2, 20, 8, 6] : [2, 20, 2, 1], generator: rng);
+
+        var output = layer.forward(input);
+        output.to(ScalarType.Float32).mul(upstream).sum().backward();
+
+        var input32 = input.detach().to(ScalarType.Float32).requires_grad_();
+        var weight32 = weight.detach().to(ScalarType.Float32).contiguous().requires_grad_();
+        var bias32 = bias.detach().to(ScalarType.Float32).requires_grad_();
+        var expected = transposed
+            ? nn.functional.conv_transpose2d(input32, weight32, bias32, [2, 2], [1, 1])
+            : nn.functional.conv2d(input32, weight32, bias32, [2, 2], [1, 1]);
+        expected.mul(upstream).sum().backward();
+
+        static void Close(Tensor actual, Tensor expected, string what)
+        {
+            var error = (actual.to(ScalarType.Float32) - expected).abs().max().item<float>();
+            var scale = expected.abs().max().item<float>();
+            Assert.True(error <= 0.02 * scale, $"{what}: off by {error} (largest value {scale})");
+        }
+        Assert.Equal(expected.shape, output.shape);
+        Close(output, expected, "output");
+        Close(input.grad!, input32.grad!, "input gradient");
+        Close(weight.grad!, weight32.grad!, "weight gradient");
+        Close(bias.grad!, bias32.grad!, "bias gradient");
+    }
+
     [Fact]
     public void CountParameters_DefaultUnet256AndBasicPatchGan_MatchReference()
     {

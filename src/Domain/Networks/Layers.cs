@@ -36,7 +36,7 @@ internal static class Layers
         {
             switch (child)
             {
-                case TorchSharp.Modules.Conv2d or TorchSharp.Modules.ConvTranspose2d or SafeConv2d:
+                case TorchSharp.Modules.Conv2d or TorchSharp.Modules.ConvTranspose2d or SafeConv2d or StridedConvolution or StridedTransposedConvolution:
                     foreach (var (name, parameter) in child.named_parameters(recurse: false))
                     {
                         if (name == "weight") Normal(parameter, 0.0, gain, generator);

@@ -45,14 +45,14 @@ public sealed class UnetSkipConnectionBlock : Module<Tensor, Tensor>
         this.outermost = outermost;
         bool bias = Layers.ConvBias(norm);
         int input = inputChannels ?? outerChannels;
-        var downConv = Conv2d(input, innerChannels, kernel_size: 4, stride: 2, padding: 1, bias: bias);
+        var downConv = new StridedConvolution(input, innerChannels, bias);
         var layers = new List<Module<Tensor, Tensor>>();
         if (outermost)
         {
             layers.Add(downConv);
             layers.Add(submodule!);
             layers.Add(ReLU(inplace: true));
-            layers.Add(ConvTranspose2d(innerChannels * 2, outerChannels, kernel_size: 4, stride: 2, padding: 1));
+            layers.Add(new StridedTransposedConvolution(innerChannels * 2, outerChannels, bias: true));
             layers.Add(Tanh());
         }
         else if (innermost)
@@ -60,7 +60,7 @@ public sealed class UnetSkipConnectionBlock : Module<Tensor, Tensor>
             layers.Add(LeakyReLU(0.2, inplace: true));
             layers.Add(downConv);
             layers.Add(ReLU(inplace: true));
-            layers.Add(ConvTranspose2d(innerChannels, outerChannels, kernel_size: 4, stride: 2, padding: 1, bias: bias));
+            layers.Add(new StridedTransposedConvolution(innerChannels, outerChannels, bias));
             layers.Add(Layers.Norm(norm, outerChannels));
         }
         else
@@ -70,7 +70,7 @@ public sealed class UnetSkipConnectionBlock : Module<Tensor, Tensor>
             layers.Add(Layers.Norm(norm, innerChannels));
             layers.Add(submodule!);
             layers.Add(ReLU(inplace: true));
-            layers.Add(ConvTranspose2d(innerChannels * 2, outerChannels, kernel_size: 4, stride: 2, padding: 1, bias: bias));
+            layers.Add(new StridedTransposedConvolution(innerChannels * 2, outerChannels, bias));
             layers.Add(Layers.Norm(norm, outerChannels));
             if (useDropout) layers.Add(new SeededDropout(0.5));
         }
