@@ -23,7 +23,7 @@ ONNX=()
 if LD_PRELOAD= /usr/bin/python3 -c "import torch" 2>/dev/null; then
   LD_PRELOAD= /usr/bin/python3 bench/onnx/export_onnx.py "$PACKAGE" "$WORK/model.onnx" >&2 && ONNX=(--onnx "$WORK/model.onnx")
 fi
-$BENCH infer --package "$PACKAGE" --batch 1,8 "${ONNX[@]}" | tee -a "$RESULTS"
+$BENCH infer --package "$PACKAGE" --batch 1,8 --iterations 40 "${ONNX[@]}" | tee -a "$RESULTS"
 
 python3 - "$WORK" <<'PY'
 import random, struct, sys, zlib
@@ -48,6 +48,7 @@ MODEL=$(curl -sf -H "$AUTH" -F "file=@$PACKAGE" -F name=bench -F 'manifest={"gen
   "$API/models/import" | python3 -c 'import json,sys; print(json.load(sys.stdin)["modelId"])')
 curl -sf -H "$AUTH" -H "Content-Type: image/png" --data-binary "@$WORK/256.png" "$API/models/$MODEL/translate" -o /dev/null
 
+$BENCH load --url "$API" --model "$MODEL" --key "$KEY" --image "$WORK/256.png" --clients 8:5 >/dev/null   # warm-up: JIT, thread pool
 $BENCH load --url "$API" --model "$MODEL" --key "$KEY" --image "$WORK/256.png" --clients 1:20,8:20,48:20 | tee -a "$RESULTS"
 
 rss() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$API_PID/status"; }

@@ -49,6 +49,14 @@ public static class MatmulConvolutions
         return perImage.transpose(1, 2);
     }
 
+    internal static Tensor WithBias(Tensor output, Tensor? bias)
+    {
+        if (bias is null) return output;
+        using (output)
+        using (var shift = bias.view(1, bias.shape[0], 1, 1))
+            return output.add(shift);
+    }
+
     /// <summary>Columns [n, first·second, L] reordered to [n, second·first, L]: between unfold's (channel, tap) order
     /// and a channels-last weight's (tap, channel) order.</summary>
     internal static Tensor SwapBlocks(Tensor columns, long first, long second)
@@ -85,11 +93,7 @@ public sealed class StridedConvolution : nn.Module<Tensor, Tensor>
             using var ordered = channelsLast ? MatmulConvolutions.SwapBlocks(columns, inputChannels, 16) : columns.alias();
             using var weightT = matrix.t();
             using var product = MatmulConvolutions.TimesColumns(ordered, weightT);
-            var output = product.reshape(n, outputChannels, height, width);
-            if (bias is null) return output;
-            using (output)
-            using (var shift = bias.view(1, outputChannels, 1, 1))
-                return output.add(shift);
+            return MatmulConvolutions.WithBias(product.reshape(n, outputChannels, height, width), bias);
         }
     }
 }
@@ -118,11 +122,7 @@ public sealed class StridedTransposedConvolution : nn.Module<Tensor, Tensor>
         {
             // Each input pixel's 16 taps per output channel, placed and summed into the output by fold (col2im).
             using var columns = channelsLast ? MatmulConvolutions.SwapBlocks(product, 16, outputChannels) : product.alias();
-            var output = fold(columns, (2 * height, 2 * width), (4, 4), (1, 1), (1, 1), (2, 2));
-            if (bias is null) return output;
-            using (output)
-            using (var shift = bias.view(1, outputChannels, 1, 1))
-                return output.add(shift);
+            return MatmulConvolutions.WithBias(fold(columns, (2 * height, 2 * width), (4, 4), (1, 1), (1, 1), (2, 2)), bias);
         }
     }
 }
