@@ -79,12 +79,12 @@ public sealed class DashboardTests
         var jobId = Guid.Parse(page.Url.Split('/').Last());
 
         // Watch the chart gain points while it trains (240 iterations, a few seconds), then the gallery's slider.
-        await page.WaitForFunctionAsync("() => Number(document.querySelector('#chart').dataset.points) > 0", null, new() { Timeout = 120_000 });
+        await page.WaitForFunctionAsync("() => Number(document.querySelector('#chart')?.dataset.points) > 0", null, new() { Timeout = 120_000 });
         var first = int.Parse((await page.Locator("#chart").GetAttributeAsync("data-points"))!);
-        await page.WaitForFunctionAsync($"() => Number(document.querySelector('#chart').dataset.points) > {first}", null, new() { Timeout = 120_000 });
+        await page.WaitForFunctionAsync($"() => Number(document.querySelector('#chart')?.dataset.points) > {first}", null, new() { Timeout = 120_000 });
         Assert.True(first < 240, $"the first points came at once: {first}");
         await Assertions.Expect(page.Locator("#status")).ToHaveTextAsync("Succeeded", new() { Timeout = 180_000 });
-        await page.WaitForFunctionAsync("() => Number(document.querySelector('#chart').dataset.points) === 240 && document.querySelectorAll('#metrics tbody tr').length === 3");
+        await page.WaitForFunctionAsync("() => Number(document.querySelector('#chart')?.dataset.points) === 240 && document.querySelectorAll('#metrics tbody tr').length === 3");
         await Assertions.Expect(page.Locator("#metrics .best")).ToHaveCountAsync(1);
         await Assertions.Expect(page.Locator("#gallery-label")).ToHaveTextAsync("epoch 60");
         await page.Locator("#gallery-epoch").FocusAsync();
