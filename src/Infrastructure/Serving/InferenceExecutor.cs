@@ -19,12 +19,13 @@ public sealed class ServiceBusyException(string reason, string message) : Except
 
 /// <summary>
 /// Runs every forward pass of the process, one at a time, on a thread of its own (libtorch already uses every core
-/// within one forward; concurrent forwards only compete for them). Requests for the same model version and fit mode
-/// that wait together are gathered into one batch of up to <c>Inference:MaxBatch</c>; when the executor is idle a request
-/// waits at most <c>Inference:MaxBatchDelay</c> for company, and only while other requests are on their way (admitted by
-/// <see cref="Arrive"/>, still reading or preparing their images): a lone request never waits. The queue is bounded (<c>Inference:MaxQueue</c>): beyond it,
-/// and for requests that waited longer than <c>Inference:QueueTimeout</c>, <see cref="ServiceBusyException"/>.
-/// A request whose caller has gone is dropped before its forward. Decoding, resizing and encoding stay on the request threads.
+/// within one forward; concurrent forwards only compete for them). Requests for the same model version that reach the
+/// generator at the same size and wait together are gathered into one batch of up to <c>Inference:MaxBatch</c>; when
+/// the executor is idle a request waits at most <c>Inference:MaxBatchDelay</c> for company, and only while other
+/// requests are on their way (admitted by <see cref="Arrive"/>, still reading or preparing their images): a lone request
+/// never waits. The queue is bounded (<c>Inference:MaxQueue</c>): beyond it, and for requests that waited longer than
+/// <c>Inference:QueueTimeout</c>, <see cref="ServiceBusyException"/>. A request whose caller has gone is dropped before
+/// its forward. Decoding, resizing and encoding stay on the request threads.
 /// </summary>
 public sealed class InferenceExecutor : IDisposable
 {

@@ -17,7 +17,7 @@ public sealed class InferenceOptions
     /// <summary>Most bytes of model packages kept loaded (a loaded fp32 generator takes about its package's size).</summary>
     public long CachedModelBytes { get; set; } = 2L * 1024 * 1024 * 1024;
 
-    /// <summary>Most images of one model version and fit mode that share a forward pass.</summary>
+    /// <summary>Most images of one model version that reach the generator at one size and share a forward pass.</summary>
     public int MaxBatch { get; set; } = 8;
 
     /// <summary>How long an idle executor waits for more requests to batch with the first one.</summary>
