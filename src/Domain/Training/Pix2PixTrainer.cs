@@ -109,7 +109,10 @@ public sealed class Pix2PixTrainer
                     position = new TrainingPosition(batch.Epoch + 1, 0, position.GlobalIterations);
                     if (last || batch.Epoch % recipe.SnapshotEvery == 0)
                     {
-                        var snapshot = Snapshot(model, batch.Epoch, last, cancellationToken);
+                        // Not cancellable: a stop that arrived during the snapshot still finds the checkpoint after it
+                        // at this iteration (a cancelled snapshot left the last checkpoint an iteration or more behind
+                        // the progress already recorded, and that epoch's snapshot was never made).
+                        var snapshot = Snapshot(model, batch.Epoch, last, CancellationToken.None);
                         if (last) finalSnapshot = snapshot;
                         due = true; // a checkpoint after each snapshot, so a resumed run doesn't make it again
                     }
