@@ -42,7 +42,12 @@ public sealed class ClusterBatchTests(PostgresServer postgres)
         }
         while (DateTime.UtcNow < deadline);
         Assert.True(batch["status"]!.GetValue<string>() == "Succeeded", $"{batch}\n{cluster.Logs()}");
-        Assert.Contains(cluster.Processes.Single(p => p.Name == "worker-b").Log, line => line.Contains("2 images translated", StringComparison.Ordinal));
+        // The worker logs the batch after recording it, and its output reaches us asynchronously.
+        var worker = cluster.Processes.Single(p => p.Name == "worker-b");
+        var logDeadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (!worker.Log.Any(line => line.Contains("2 images translated", StringComparison.Ordinal)) && DateTime.UtcNow < logDeadline)
+            await Task.Delay(100);
+        Assert.Contains(worker.Log, line => line.Contains("2 images translated", StringComparison.Ordinal));
 
         using var archive = new ZipArchive(new MemoryStream(await cluster.Client.GetByteArrayAsync(batch["resultUrl"]!.GetValue<string>())));
         Assert.Equal(["a.png", "b/c.png"], archive.Entries.Select(e => e.FullName).Order());
