@@ -146,8 +146,8 @@ public sealed record TrainingRecipe
     /// </summary>
     public static TrainingRecipe FromJson(string json)
     {
-        var recipe = JsonSerializer.Deserialize<TrainingRecipe>(json, Json) ?? throw new InvalidJobException("The job's recipe is empty.");
         using var document = JsonDocument.Parse(json);
+        var recipe = document.Deserialize<TrainingRecipe>(Json) ?? throw new InvalidJobException("The job's recipe is empty.");
         return document.RootElement.TryGetProperty("precision", out _) ? recipe : recipe with { Precision = TrainingPrecision.Fp32 };
     }
 
