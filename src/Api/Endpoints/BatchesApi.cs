@@ -3,13 +3,12 @@ using Hangfire;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
-using Pix2Pix.Infrastructure.Serving;
 using Pix2Pix.Api.Security;
-using Pix2Pix.Api.Serving;
 using Pix2Pix.Domain.Data;
 using Pix2Pix.Domain.Service;
 using Pix2Pix.Infrastructure;
 using Pix2Pix.Infrastructure.Persistence;
+using Pix2Pix.Infrastructure.Serving;
 
 namespace Pix2Pix.Api.Endpoints;
 

@@ -18,7 +18,7 @@ namespace Pix2Pix.Domain.Networks;
 /// </summary>
 public static class MatmulConvolutions
 {
-    /// <summary>Largest input (height × width) run as a matrix product; 0 turns it off (the bench's reference loop).</summary>
+    /// <summary>Largest input (height × width) run as a matrix product; 0 turns it off (<c>bench --matmul-max-pixels 0</c>).</summary>
     public static long MaxInputPixels { get; set; } = 8 * 8;
 
     internal static bool Applies(Tensor input) =>
