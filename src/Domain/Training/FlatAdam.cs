@@ -5,26 +5,32 @@ using static TorchSharp.torch;
 namespace Pix2Pix.Domain.Training;
 
 /// <summary>
-/// Adam over one network's parameters kept as views of four contiguous buffers (values, gradients, first and second
-/// moments), so zeroing the gradients is one kernel and the update one pass over all the parameters at once
-/// (<see cref="FusedAdamKernel"/> on the CPU; the same tensor operations, flat, on a GPU) instead of eight kernels per
-/// parameter — the idea behind PyTorch's foreach/fused Adam. Same arithmetic as TorchSharp's <see cref="Adam"/>,
-/// bit for bit; that optimizer still holds the options and per-parameter state, and writes and reads the checkpoint
+/// Adam over one network's parameters kept as views of three contiguous buffers (values, first and second moments),
+/// so the update is one pass over all the parameters at once (<see cref="FusedAdamKernel"/> on the CPU; the same
+/// tensor operations, flat, on a GPU) instead of eight kernels per parameter — the idea behind PyTorch's foreach/fused
+/// Adam. Gradients are not flat: <see cref="ZeroGrad"/> drops them (PyTorch's <c>set_to_none</c>), so backward hands
+/// each parameter the gradient it computed instead of adding it to zeros, and nothing is zeroed.
+/// With <c>matchTorchSharp</c> the arithmetic is TorchSharp's <see cref="Adam"/>, bit for bit; without it the square
+/// root is the CPU's own (correctly rounded, one pass instead of two) and some elements differ in their last bit.
+/// TorchSharp's optimizer still holds the options and per-parameter state, and writes and reads the checkpoint
 /// format unchanged.
 /// </summary>
 public sealed class FlatAdam : IDisposable
 {
     private readonly Parameter[] parameters;
     private readonly double beta1, beta2, epsilon;
-    private Tensor? values, gradients, averages, squares;
+    private readonly bool matchTorchSharp;
+    private Tensor? values, averages, squares;
     private Adam.State[] states = [];
 
-    public FlatAdam(IEnumerable<Parameter> parameters, double learningRate, double beta1, double beta2, double epsilon = 1e-8)
+    public FlatAdam(IEnumerable<Parameter> parameters, double learningRate, double beta1, double beta2, double epsilon = 1e-8,
+        bool matchTorchSharp = true)
     {
         this.parameters = parameters.ToArray();
         this.beta1 = beta1;
         this.beta2 = beta2;
         this.epsilon = epsilon;
+        this.matchTorchSharp = matchTorchSharp;
         State = optim.Adam(this.parameters, learningRate, beta1, beta2, epsilon);
         Bind();
     }
@@ -42,8 +48,8 @@ public sealed class FlatAdam : IDisposable
     }
 
     /// <summary>
-    /// Makes every parameter, its gradient and its two moments views of the flat buffers, keeping their values. Called
-    /// again after anything replaced those tensors (a checkpoint load).
+    /// Makes every parameter and its two moments views of the flat buffers, keeping their values. Called again after
+    /// anything replaced those tensors (a checkpoint load).
     /// </summary>
     public void Bind()
     {
@@ -51,7 +57,6 @@ public sealed class FlatAdam : IDisposable
         long total = parameters.Sum(p => p.numel());
         var device = parameters[0].device;
         var newValues = empty(total, ScalarType.Float32, device);
-        var newGradients = zeros(total, ScalarType.Float32, device);
         var newAverages = empty(total, ScalarType.Float32, device);
         var newSquares = empty(total, ScalarType.Float32, device);
         using (no_grad())
@@ -65,19 +70,15 @@ public sealed class FlatAdam : IDisposable
                 var value = View(newValues, offset, parameter.shape);
                 value.copy_(parameter);
                 parameter.set_(value);
-                var gradient = View(newGradients, offset, parameter.shape);
-                using (var old = parameter.grad) if (old is not null) gradient.copy_(old);
-                parameter.grad = gradient;
                 states[i].exp_avg = Rebind(View(newAverages, offset, parameter.shape), states[i].exp_avg);
                 states[i].exp_avg_sq = Rebind(View(newSquares, offset, parameter.shape), states[i].exp_avg_sq);
                 offset += parameter.numel();
             }
         }
         values?.Dispose();
-        gradients?.Dispose();
         averages?.Dispose();
         squares?.Dispose();
-        (values, gradients, averages, squares) = (newValues, newGradients, newAverages, newSquares);
+        (values, averages, squares) = (newValues, newAverages, newSquares);
     }
 
     private static Tensor View(Tensor flat, long offset, long[] shape)
@@ -93,11 +94,24 @@ public sealed class FlatAdam : IDisposable
         return view;
     }
 
-    public void ZeroGrad() => gradients!.zero_();
+    /// <summary>Drops every gradient; the next backward gives each parameter a new one.</summary>
+    public void ZeroGrad()
+    {
+        foreach (var parameter in parameters) parameter.grad = null;
+    }
 
-    /// <summary>TorchSharp's Adam step (no weight decay, no amsgrad), on all parameters at once.</summary>
+    /// <summary>TorchSharp's Adam step (no weight decay, no amsgrad), on all parameters at once. Every parameter must have a gradient.</summary>
     public void Step()
     {
+        using var scope = NewDisposeScope();
+        var gradients = new Tensor[parameters.Length];
+        for (int i = 0; i < parameters.Length; i++)
+        {
+            var gradient = parameters[i].grad
+                ?? throw new InvalidOperationException($"Parameter {i} has no gradient: FlatAdam steps all of a network's parameters together.");
+            // Backward gives a gradient the parameter's layout (contiguous here); anything else is copied to it.
+            gradients[i] = gradient.is_contiguous() ? gradient : gradient.contiguous();
+        }
         foreach (var state in states) state.step += 1;
         long step = states[0].step;
         double biasCorrection1 = 1 - Math.Pow(beta1, step), biasCorrection2 = 1 - Math.Pow(beta2, step);
@@ -105,13 +119,13 @@ public sealed class FlatAdam : IDisposable
         {
             var scalars = new FusedAdamKernel.Scalars((float)beta1, (float)(1 - beta1), (float)beta2, (float)(1 - beta2),
                 (float)Math.Sqrt(biasCorrection2), (float)epsilon, (float)(-LearningRate / biasCorrection1));
-            FusedAdamKernel.Update(values, gradients!, averages!, squares!, scalars);
+            FusedAdamKernel.Update(values, gradients, averages!, squares!, scalars, matchTorchSharp);
             return;
         }
         using var noGrad = no_grad();
-        using var scope = NewDisposeScope();
-        averages!.mul_(beta1).add_(gradients!, alpha: 1 - beta1);
-        squares!.mul_(beta2).addcmul_(gradients!, gradients!, value: 1 - beta2);
+        var flatGradients = cat(gradients.Select(g => g.view(-1)).ToArray());
+        averages!.mul_(beta1).add_(flatGradients, alpha: 1 - beta1);
+        squares!.mul_(beta2).addcmul_(flatGradients, flatGradients, value: 1 - beta2);
         var denominator = (squares.sqrt() / Math.Sqrt(biasCorrection2)).add_(epsilon);
         values.addcdiv_(averages, denominator, value: -LearningRate / biasCorrection1);
     }
@@ -120,7 +134,6 @@ public sealed class FlatAdam : IDisposable
     {
         State.Dispose();
         values?.Dispose();
-        gradients?.Dispose();
         averages?.Dispose();
         squares?.Dispose();
     }

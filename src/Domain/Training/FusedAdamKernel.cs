@@ -7,11 +7,12 @@ namespace Pix2Pix.Domain.Training;
 
 /// <summary>
 /// Adam's update in one pass over flat fp32 buffers on the CPU: each element of the values, gradients and moments is
-/// read once and written once (TorchSharp's Adam makes about twenty passes over memory). It reproduces TorchSharp's
-/// rounding exactly: m·β1 then a fused multiply-add for the gradient (ATen's vectorised add with alpha), v·β2 plus
-/// a fused (1−β2)·g·g (its addcmul), the square root from MKL's <c>vsSqrt</c> that ATen calls (not always correctly
-/// rounded, so .NET's would differ), then p + (−lr/bc1)·m / (√v/√bc2 + ε) in ATen's order. The buffers are cut in
-/// chunks small enough for the second pass to find them in cache.
+/// read once and written once (TorchSharp's Adam makes about twenty passes over memory). The buffers are cut in
+/// chunks small enough for a second pass to find them in cache.
+/// <para>Matching TorchSharp, it reproduces its rounding exactly: m·β1 then a fused multiply-add for the gradient
+/// (ATen's vectorised add with alpha), v·β2 plus a fused (1−β2)·g·g (its addcmul), the square root from MKL's
+/// <c>vsSqrt</c> that ATen calls (not always correctly rounded, so .NET's would differ; a second pass per chunk),
+/// then p + (−lr/bc1)·m / (√v/√bc2 + ε) in ATen's order. Otherwise the square root is the CPU's, in the same pass.</para>
 /// </summary>
 public static unsafe partial class FusedAdamKernel
 {
@@ -21,22 +22,40 @@ public static unsafe partial class FusedAdamKernel
     public readonly record struct Scalars(float Beta1, float OneMinusBeta1, float Beta2, float OneMinusBeta2,
         float SqrtBiasCorrection2, float Epsilon, float NegativeStepSize);
 
-    public static void Update(Tensor values, Tensor gradients, Tensor averages, Tensor squares, Scalars scalars)
+    private readonly record struct Chunk(long Offset, nint Gradient, int Length);
+
+    /// <param name="gradients">One contiguous tensor per parameter, in the order of the parameters' segments of the flat buffers.</param>
+    public static void Update(Tensor values, IReadOnlyList<Tensor> gradients, Tensor averages, Tensor squares, Scalars scalars, bool matchTorchSharp)
     {
-        long count = values.numel();
-        var (p, g, m, v) = ((nint)TensorMemory.Floats(values), (nint)TensorMemory.Floats(gradients),
-            (nint)TensorMemory.Floats(averages), (nint)TensorMemory.Floats(squares));
-        long chunks = (count + ChunkElements - 1) / ChunkElements;
-        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, get_num_threads()) }, chunk =>
+        var chunks = new List<Chunk>();
+        long offset = 0;
+        foreach (var gradient in gradients)
         {
-            long start = chunk * ChunkElements;
-            int length = (int)Math.Min(ChunkElements, count - start);
-            float* roots = stackalloc float[ChunkElements];
-            UpdateChunk((float*)p + start, (float*)g + start, (float*)m + start, (float*)v + start, roots, length, scalars);
+            var address = (nint)TensorMemory.Floats(gradient);
+            long count = gradient.numel();
+            for (long start = 0; start < count; start += ChunkElements)
+                chunks.Add(new Chunk(offset + start, address + (nint)(start * sizeof(float)), (int)Math.Min(ChunkElements, count - start)));
+            offset += count;
+        }
+        if (offset != values.numel()) throw new ArgumentException("The gradients do not cover the flat buffers.", nameof(gradients));
+        var (p, m, v) = ((nint)TensorMemory.Floats(values), (nint)TensorMemory.Floats(averages), (nint)TensorMemory.Floats(squares));
+        Parallel.For(0, chunks.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, get_num_threads()) }, index =>
+        {
+            var chunk = chunks[index];
+            float* values = (float*)p + chunk.Offset, gradients = (float*)chunk.Gradient, averages = (float*)m + chunk.Offset, squares = (float*)v + chunk.Offset;
+            if (matchTorchSharp)
+            {
+                float* roots = stackalloc float[ChunkElements];
+                UpdateChunkAsTorchSharp(values, gradients, averages, squares, roots, chunk.Length, scalars);
+            }
+            else
+            {
+                UpdateChunk(values, gradients, averages, squares, chunk.Length, scalars);
+            }
         });
     }
 
-    private static void UpdateChunk(float* p, float* g, float* m, float* v, float* roots, int length, in Scalars s)
+    private static void UpdateChunkAsTorchSharp(float* p, float* g, float* m, float* v, float* roots, int length, in Scalars s)
     {
         int i = 0;
         if (Vector512.IsHardwareAccelerated)
@@ -68,6 +87,33 @@ public static unsafe partial class FusedAdamKernel
         }
         for (; i < length; i++)
             p[i] = p[i] + s.NegativeStepSize * m[i] / (roots[i] / s.SqrtBiasCorrection2 + s.Epsilon);
+    }
+
+    private static void UpdateChunk(float* p, float* g, float* m, float* v, int length, in Scalars s)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var (beta1, oneMinusBeta1, beta2, oneMinusBeta2) = (Vector512.Create(s.Beta1), Vector512.Create(s.OneMinusBeta1),
+                Vector512.Create(s.Beta2), Vector512.Create(s.OneMinusBeta2));
+            var (sqrtBiasCorrection2, epsilon, negativeStepSize) = (Vector512.Create(s.SqrtBiasCorrection2),
+                Vector512.Create(s.Epsilon), Vector512.Create(s.NegativeStepSize));
+            for (; i <= length - 16; i += 16)
+            {
+                var gradient = Vector512.Load(g + i);
+                var average = Vector512.FusedMultiplyAdd(gradient, oneMinusBeta1, Vector512.Load(m + i) * beta1);
+                var square = Vector512.FusedMultiplyAdd(oneMinusBeta2 * gradient, gradient, Vector512.Load(v + i) * beta2);
+                average.Store(m + i);
+                square.Store(v + i);
+                (Vector512.Load(p + i) + negativeStepSize * average / (Vector512.Sqrt(square) / sqrtBiasCorrection2 + epsilon)).Store(p + i);
+            }
+        }
+        for (; i < length; i++)
+        {
+            m[i] = MathF.FusedMultiplyAdd(g[i], s.OneMinusBeta1, m[i] * s.Beta1);
+            v[i] = MathF.FusedMultiplyAdd(s.OneMinusBeta2 * g[i], g[i], v[i] * s.Beta2);
+            p[i] = p[i] + s.NegativeStepSize * m[i] / (MathF.Sqrt(v[i]) / s.SqrtBiasCorrection2 + s.Epsilon);
+        }
     }
 
     // MKL, linked into libtorch_cpu: the square root ATen's sqrt uses for fp32 on the CPU.

@@ -35,8 +35,10 @@ public sealed class Pix2PixModel : IDisposable
         Discriminator.to(device);
         Generator.train();
         Discriminator.train();
-        GeneratorOptimizer = new FlatAdam(Generator.parameters(), options.LearningRate, options.Beta1, options.Beta2);
-        DiscriminatorOptimizer = new FlatAdam(Discriminator.parameters(), options.LearningRate, options.Beta1, options.Beta2);
+        // fp32 keeps TorchSharp's Adam to the bit; mixed precision has no such reference and takes the faster square root.
+        bool matchTorchSharp = precision == TrainingPrecision.Fp32;
+        GeneratorOptimizer = new FlatAdam(Generator.parameters(), options.LearningRate, options.Beta1, options.Beta2, matchTorchSharp: matchTorchSharp);
+        DiscriminatorOptimizer = new FlatAdam(Discriminator.parameters(), options.LearningRate, options.Beta1, options.Beta2, matchTorchSharp: matchTorchSharp);
     }
 
     public Device Device { get; }
