@@ -149,6 +149,47 @@ public class MixedPrecisionTests
     }
 
     [Fact]
+    public void FlatAdam_Bf16WeightCopies_TrainToTheSameBitsAsAutocastCastingTheWeights()
+    {
+        var options = TestOptions.Tiny() with { GeneratorFilters = 8 };
+        set_num_threads(TestOptions.Runtime.Threads);
+        random.manual_seed(14);
+        using var cast = NetworkFactory.CreateGenerator(options.Network);
+        using var copied = NetworkFactory.CreateGenerator(options.Network);
+        using (no_grad())
+            foreach (var (a, b) in cast.parameters().Zip(copied.parameters())) b.copy_(a);
+        cast.eval(); // no dropout: both networks see the same computation
+        copied.eval();
+        var layers = copied.modules().OfType<IHasTrainingWeightCopy>().ToList();
+        Assert.NotEmpty(layers);
+        using var castAdam = new FlatAdam(cast.parameters(), 2e-4, 0.5, 0.999, matchTorchSharp: false);
+        using var copiedAdam = new FlatAdam(copied.parameters(), 2e-4, 0.5, 0.999, matchTorchSharp: false, weightCopies: layers);
+
+        for (int step = 1; step <= 4; step++)
+        {
+            castAdam.ZeroGrad();
+            copiedAdam.ZeroGrad();
+            using var scope = NewDisposeScope();
+            var input = rand(1, 3, 32, 32) * 2 - 1;
+            foreach (var (network, adam) in new[] { (cast, castAdam), (copied, copiedAdam) })
+            {
+                using (Autocast.Enter(CPU, ScalarType.BFloat16))
+                    network.forward(input).to(ScalarType.Float32).square().mean().backward();
+                adam.Step();
+            }
+        }
+
+        foreach (var ((name, a), b) in cast.named_parameters().Zip(copied.parameters()))
+            Assert.True(Same(a, b), $"{name} differs");
+        foreach (var layer in layers)
+        {
+            Assert.Null(layer.Weight.grad); // the gradient went to the copy
+            using var rounded = layer.Weight.to(ScalarType.BFloat16);
+            Assert.True(Same(layer.WeightCopy.Value!, rounded), "a copy is not its weight rounded to bf16");
+        }
+    }
+
+    [Fact]
     public void FlatAdam_State_IsInterchangeableWithTorchSharpsAdam()
     {
         var options = TestOptions.Tiny() with { GeneratorFilters = 8 };

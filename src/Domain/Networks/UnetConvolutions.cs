@@ -69,7 +69,7 @@ public static class MatmulConvolutions
 }
 
 /// <summary>Conv2d(kernel 4, stride 2, padding 1): the U-Net's downsampling. Same parameters and state_dict keys as Conv2d.</summary>
-public sealed class StridedConvolution : nn.Module<Tensor, Tensor>
+public sealed class StridedConvolution : nn.Module<Tensor, Tensor>, IHasTrainingWeightCopy
 {
     private readonly Parameter weight;
     private readonly Parameter? bias;
@@ -81,8 +81,12 @@ public sealed class StridedConvolution : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    public Parameter Weight => weight;
+    public TrainingWeightCopy WeightCopy { get; } = new();
+
     public override Tensor forward(Tensor input)
     {
+        var weight = WeightCopy.For(this.weight);
         if (!MatmulConvolutions.Applies(input)) return conv2d(input, weight, bias, [2, 2], [1, 1]);
         long n = input.shape[0], inputChannels = weight.shape[1], outputChannels = weight.shape[0];
         long height = (input.shape[2] - 2) / 2 + 1, width = (input.shape[3] - 2) / 2 + 1;
@@ -99,7 +103,7 @@ public sealed class StridedConvolution : nn.Module<Tensor, Tensor>
 }
 
 /// <summary>ConvTranspose2d(kernel 4, stride 2, padding 1): the U-Net's upsampling. Same parameters and state_dict keys.</summary>
-public sealed class StridedTransposedConvolution : nn.Module<Tensor, Tensor>
+public sealed class StridedTransposedConvolution : nn.Module<Tensor, Tensor>, IHasTrainingWeightCopy
 {
     private readonly Parameter weight;
     private readonly Parameter? bias;
@@ -111,8 +115,12 @@ public sealed class StridedTransposedConvolution : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    public Parameter Weight => weight;
+    public TrainingWeightCopy WeightCopy { get; } = new();
+
     public override Tensor forward(Tensor input)
     {
+        var weight = WeightCopy.For(this.weight);
         if (!MatmulConvolutions.Applies(input)) return conv_transpose2d(input, weight, bias, [2, 2], [1, 1]);
         long n = input.shape[0], height = input.shape[2], width = input.shape[3], outputChannels = weight.shape[1];
         using var flat = input.reshape(n, weight.shape[0], height * width);

@@ -1,3 +1,4 @@
+using Pix2Pix.Domain.Networks;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -13,24 +14,35 @@ namespace Pix2Pix.Domain.Training;
 /// With <c>matchTorchSharp</c> the arithmetic is TorchSharp's <see cref="Adam"/>, bit for bit; without it the square
 /// root is the CPU's own (correctly rounded, one pass instead of two) and some elements differ in their last bit.
 /// TorchSharp's optimizer still holds the options and per-parameter state, and writes and reads the checkpoint
-/// format unchanged.
+/// format unchanged. Given layers with <see cref="IHasTrainingWeightCopy"/> (CPU, without <c>matchTorchSharp</c>), it
+/// keeps their bf16 weight copies: the update reads the copy's bf16 gradient and writes the new weight to both.
 /// </summary>
 public sealed class FlatAdam : IDisposable
 {
     private readonly Parameter[] parameters;
     private readonly double beta1, beta2, epsilon;
     private readonly bool matchTorchSharp;
+    private readonly TrainingWeightCopy?[] copies;
     private Tensor? values, averages, squares;
     private Adam.State[] states = [];
 
     public FlatAdam(IEnumerable<Parameter> parameters, double learningRate, double beta1, double beta2, double epsilon = 1e-8,
-        bool matchTorchSharp = true)
+        bool matchTorchSharp = true, IEnumerable<IHasTrainingWeightCopy>? weightCopies = null)
     {
         this.parameters = parameters.ToArray();
         this.beta1 = beta1;
         this.beta2 = beta2;
         this.epsilon = epsilon;
         this.matchTorchSharp = matchTorchSharp;
+        copies = new TrainingWeightCopy?[this.parameters.Length];
+        foreach (var layer in weightCopies ?? [])
+        {
+            int index = Array.FindIndex(this.parameters, p => ReferenceEquals(p, layer.Weight));
+            if (index < 0) throw new ArgumentException("A layer's weight is not among the parameters.", nameof(weightCopies));
+            copies[index] = layer.WeightCopy;
+        }
+        if (copies.Any(c => c is not null) && (matchTorchSharp || this.parameters[0].device_type != TorchSharp.DeviceType.CPU))
+            throw new ArgumentException("bf16 weight copies are kept on the CPU, without matchTorchSharp.", nameof(weightCopies));
         State = optim.Adam(this.parameters, learningRate, beta1, beta2, epsilon);
         Bind();
     }
@@ -72,6 +84,11 @@ public sealed class FlatAdam : IDisposable
                 parameter.set_(value);
                 states[i].exp_avg = Rebind(View(newAverages, offset, parameter.shape), states[i].exp_avg);
                 states[i].exp_avg_sq = Rebind(View(newSquares, offset, parameter.shape), states[i].exp_avg_sq);
+                if (copies[i] is { } copy)
+                {
+                    copy.Value?.Dispose();
+                    copy.Value = parameter.to(ScalarType.BFloat16).requires_grad_(true);
+                }
                 offset += parameter.numel();
             }
         }
@@ -98,6 +115,8 @@ public sealed class FlatAdam : IDisposable
     public void ZeroGrad()
     {
         foreach (var parameter in parameters) parameter.grad = null;
+        foreach (var copy in copies)
+            if (copy?.Value is { } value) value.grad = null;
     }
 
     /// <summary>TorchSharp's Adam step (no weight decay, no amsgrad), on all parameters at once. Every parameter must have a gradient.</summary>
@@ -107,7 +126,7 @@ public sealed class FlatAdam : IDisposable
         var gradients = new Tensor[parameters.Length];
         for (int i = 0; i < parameters.Length; i++)
         {
-            var gradient = parameters[i].grad
+            var gradient = (copies[i] is { Value: { } copy } ? copy.grad : parameters[i].grad)
                 ?? throw new InvalidOperationException($"Parameter {i} has no gradient: FlatAdam steps all of a network's parameters together.");
             // Backward gives a gradient the parameter's layout (contiguous here); anything else is copied to it.
             gradients[i] = gradient.is_contiguous() ? gradient : gradient.contiguous();
@@ -119,7 +138,7 @@ public sealed class FlatAdam : IDisposable
         {
             var scalars = new FusedAdamKernel.Scalars((float)beta1, (float)(1 - beta1), (float)beta2, (float)(1 - beta2),
                 (float)Math.Sqrt(biasCorrection2), (float)epsilon, (float)(-LearningRate / biasCorrection1));
-            FusedAdamKernel.Update(values, gradients, averages!, squares!, scalars, matchTorchSharp);
+            FusedAdamKernel.Update(values, gradients, averages!, squares!, scalars, matchTorchSharp, copies.Select(c => c?.Value).ToArray());
             return;
         }
         using var noGrad = no_grad();
@@ -132,6 +151,11 @@ public sealed class FlatAdam : IDisposable
 
     public void Dispose()
     {
+        foreach (var copy in copies.OfType<TrainingWeightCopy>())
+        {
+            copy.Value?.Dispose();
+            copy.Value = null;
+        }
         State.Dispose();
         values?.Dispose();
         averages?.Dispose();

@@ -12,7 +12,9 @@ namespace Pix2Pix.Domain.Training;
 /// <para>Matching TorchSharp, it reproduces its rounding exactly: m·β1 then a fused multiply-add for the gradient
 /// (ATen's vectorised add with alpha), v·β2 plus a fused (1−β2)·g·g (its addcmul), the square root from MKL's
 /// <c>vsSqrt</c> that ATen calls (not always correctly rounded, so .NET's would differ; a second pass per chunk),
-/// then p + (−lr/bc1)·m / (√v/√bc2 + ε) in ATen's order. Otherwise the square root is the CPU's, in the same pass.</para>
+/// then p + (−lr/bc1)·m / (√v/√bc2 + ε) in ATen's order. Otherwise the square root is the CPU's, in the same pass,
+/// and a parameter may come with a bf16 copy: its gradient is read from the copy's (bf16, widened exactly) and the
+/// new value is written to the copy too, rounded to nearest even as libtorch rounds fp32 to bf16.</para>
 /// </summary>
 public static unsafe partial class FusedAdamKernel
 {
@@ -22,19 +24,31 @@ public static unsafe partial class FusedAdamKernel
     public readonly record struct Scalars(float Beta1, float OneMinusBeta1, float Beta2, float OneMinusBeta2,
         float SqrtBiasCorrection2, float Epsilon, float NegativeStepSize);
 
-    private readonly record struct Chunk(long Offset, nint Gradient, int Length);
+    /// <summary>A piece of one parameter: its gradient (fp32, or bf16 where it has a copy) and its copy (0: none).</summary>
+    private readonly record struct Chunk(long Offset, nint Gradient, nint Copy, int Length)
+    {
+        public bool HasCopy => Copy != 0;
+    }
 
-    /// <param name="gradients">One contiguous tensor per parameter, in the order of the parameters' segments of the flat buffers.</param>
-    public static void Update(Tensor values, IReadOnlyList<Tensor> gradients, Tensor averages, Tensor squares, Scalars scalars, bool matchTorchSharp)
+    /// <param name="gradients">One contiguous tensor per parameter, in the order of the parameters' segments of the flat
+    /// buffers: fp32, or bf16 for a parameter with a copy.</param>
+    /// <param name="copies">Per parameter, its contiguous bf16 copy or null (all null when <paramref name="matchTorchSharp"/>).</param>
+    public static void Update(Tensor values, IReadOnlyList<Tensor> gradients, Tensor averages, Tensor squares, Scalars scalars,
+        bool matchTorchSharp, IReadOnlyList<Tensor?> copies)
     {
         var chunks = new List<Chunk>();
         long offset = 0;
-        foreach (var gradient in gradients)
+        for (int i = 0; i < gradients.Count; i++)
         {
-            var address = (nint)TensorMemory.Floats(gradient);
+            var (gradient, copy) = (gradients[i], copies[i]);
+            if (copy is not null && matchTorchSharp) throw new ArgumentException("bf16 copies go without matchTorchSharp.", nameof(copies));
+            var (address, copyAddress, elementSize) = copy is null
+                ? ((nint)TensorMemory.Floats(gradient), (nint)0, sizeof(float))
+                : ((nint)TensorMemory.BFloat16s(gradient), (nint)TensorMemory.BFloat16s(copy), sizeof(ushort));
             long count = gradient.numel();
             for (long start = 0; start < count; start += ChunkElements)
-                chunks.Add(new Chunk(offset + start, address + (nint)(start * sizeof(float)), (int)Math.Min(ChunkElements, count - start)));
+                chunks.Add(new Chunk(offset + start, address + (nint)(start * elementSize), copyAddress == 0 ? 0 : copyAddress + (nint)(start * sizeof(ushort)),
+                    (int)Math.Min(ChunkElements, count - start)));
             offset += count;
         }
         if (offset != values.numel()) throw new ArgumentException("The gradients do not cover the flat buffers.", nameof(gradients));
@@ -47,6 +61,10 @@ public static unsafe partial class FusedAdamKernel
             {
                 float* roots = stackalloc float[ChunkElements];
                 UpdateChunkAsTorchSharp(values, gradients, averages, squares, roots, chunk.Length, scalars);
+            }
+            else if (chunk.HasCopy)
+            {
+                UpdateChunkWithCopy(values, (ushort*)chunk.Gradient, averages, squares, (ushort*)chunk.Copy, chunk.Length, scalars);
             }
             else
             {
@@ -114,6 +132,54 @@ public static unsafe partial class FusedAdamKernel
             v[i] = MathF.FusedMultiplyAdd(s.OneMinusBeta2 * g[i], g[i], v[i] * s.Beta2);
             p[i] = p[i] + s.NegativeStepSize * m[i] / (MathF.Sqrt(v[i]) / s.SqrtBiasCorrection2 + s.Epsilon);
         }
+    }
+
+    private static void UpdateChunkWithCopy(float* p, ushort* g, float* m, float* v, ushort* copy, int length, in Scalars s)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var (beta1, oneMinusBeta1, beta2, oneMinusBeta2) = (Vector512.Create(s.Beta1), Vector512.Create(s.OneMinusBeta1),
+                Vector512.Create(s.Beta2), Vector512.Create(s.OneMinusBeta2));
+            var (sqrtBiasCorrection2, epsilon, negativeStepSize) = (Vector512.Create(s.SqrtBiasCorrection2),
+                Vector512.Create(s.Epsilon), Vector512.Create(s.NegativeStepSize));
+            for (; i <= length - 16; i += 16)
+            {
+                var (lower, upper) = Vector256.Widen(Vector256.Load(g + i));
+                var gradient = Vector512.ShiftLeft(Vector512.Create(lower, upper), 16).AsSingle();
+                var average = Vector512.FusedMultiplyAdd(gradient, oneMinusBeta1, Vector512.Load(m + i) * beta1);
+                var square = Vector512.FusedMultiplyAdd(oneMinusBeta2 * gradient, gradient, Vector512.Load(v + i) * beta2);
+                average.Store(m + i);
+                square.Store(v + i);
+                var value = Vector512.Load(p + i) + negativeStepSize * average / (Vector512.Sqrt(square) / sqrtBiasCorrection2 + epsilon);
+                value.Store(p + i);
+                var rounded = ToBFloat16(value);
+                Vector256.Narrow(rounded.GetLower(), rounded.GetUpper()).Store(copy + i);
+            }
+        }
+        for (; i < length; i++)
+        {
+            float gradient = BitConverter.Int32BitsToSingle(g[i] << 16);
+            m[i] = MathF.FusedMultiplyAdd(gradient, s.OneMinusBeta1, m[i] * s.Beta1);
+            v[i] = MathF.FusedMultiplyAdd(s.OneMinusBeta2 * gradient, gradient, v[i] * s.Beta2);
+            p[i] = p[i] + s.NegativeStepSize * m[i] / (MathF.Sqrt(v[i]) / s.SqrtBiasCorrection2 + s.Epsilon);
+            copy[i] = ToBFloat16(p[i]);
+        }
+    }
+
+    /// <summary>fp32 → bf16 bits, rounded to nearest even as c10::BFloat16 does (NaN → 0x7FC0), in the low 16 bits of each lane.</summary>
+    private static Vector512<uint> ToBFloat16(Vector512<float> value)
+    {
+        var bits = value.AsUInt32();
+        var rounded = (bits + Vector512.Create(0x7FFFu) + ((bits >> 16) & Vector512<uint>.One)) >> 16;
+        return Vector512.ConditionalSelect(Vector512.Equals(value, value).AsUInt32(), rounded, Vector512.Create(0x7FC0u));
+    }
+
+    private static ushort ToBFloat16(float value)
+    {
+        if (float.IsNaN(value)) return 0x7FC0;
+        uint bits = BitConverter.SingleToUInt32Bits(value);
+        return (ushort)((bits + 0x7FFFu + ((bits >> 16) & 1)) >> 16);
     }
 
     // MKL, linked into libtorch_cpu: the square root ATen's sqrt uses for fp32 on the CPU.

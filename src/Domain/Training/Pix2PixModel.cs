@@ -35,9 +35,13 @@ public sealed class Pix2PixModel : IDisposable
         Discriminator.to(device);
         Generator.train();
         Discriminator.train();
-        // fp32 keeps TorchSharp's Adam to the bit; mixed precision has no such reference and takes the faster square root.
+        // fp32 keeps TorchSharp's Adam to the bit; mixed precision has no such reference and takes the faster square root,
+        // and on the CPU the optimizer keeps the U-Net's bf16 weight copies so autocast need not cast them every step.
         bool matchTorchSharp = precision == TrainingPrecision.Fp32;
-        GeneratorOptimizer = new FlatAdam(Generator.parameters(), options.LearningRate, options.Beta1, options.Beta2, matchTorchSharp: matchTorchSharp);
+        var weightCopies = precision == TrainingPrecision.Bf16Mixed && device.type == DeviceType.CPU
+            ? Generator.modules().OfType<IHasTrainingWeightCopy>() : [];
+        GeneratorOptimizer = new FlatAdam(Generator.parameters(), options.LearningRate, options.Beta1, options.Beta2,
+            matchTorchSharp: matchTorchSharp, weightCopies: weightCopies);
         DiscriminatorOptimizer = new FlatAdam(Discriminator.parameters(), options.LearningRate, options.Beta1, options.Beta2, matchTorchSharp: matchTorchSharp);
     }
 
