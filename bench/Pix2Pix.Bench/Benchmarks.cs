@@ -99,7 +99,7 @@ public static class Benchmarks
         return 0;
     }
 
-    private static string PrecisionName(TrainingPrecision precision) =>
+    internal static string PrecisionName(TrainingPrecision precision) =>
         JsonSerializer.Serialize(precision, TrainingRecipe.Json).Trim('"');
 
     /// <summary>
@@ -338,7 +338,7 @@ public static class Benchmarks
         return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
     }
 
-    private static void Emit(object measurement) => Console.WriteLine(JsonSerializer.Serialize(measurement));
+    internal static void Emit(object measurement) => Console.WriteLine(JsonSerializer.Serialize(measurement));
 
     private static void Log(string message) => Console.Error.WriteLine(message.ToString(CultureInfo.InvariantCulture));
 

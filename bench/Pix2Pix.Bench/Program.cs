@@ -12,5 +12,6 @@ return arguments.Command switch
     "infer" => Benchmarks.Infer(arguments),
     "precision" => Benchmarks.PrecisionDifference(arguments),
     "load" => LoadBenchmark.Run(arguments),
+    "profile" => StepProfile.Run(arguments),
     _ => BenchArguments.Usage(),
 };

@@ -57,6 +57,9 @@ public sealed class Pix2PixModel : IDisposable
     public FlatAdam GeneratorOptimizer { get; }
     public FlatAdam DiscriminatorOptimizer { get; }
 
+    /// <summary>Set to time the phases of each step (a profile); null, the default, times nothing.</summary>
+    public StepPhaseTimes? PhaseTimes { get; set; }
+
     public void SetLearningRate(double learningRate)
     {
         GeneratorOptimizer.LearningRate = learningRate;
@@ -74,35 +77,45 @@ public sealed class Pix2PixModel : IDisposable
     public StepLosses TrainStep(Tensor condition, Tensor target)
     {
         using var scope = NewDisposeScope();
+        PhaseTimes?.Start();
         Tensor fake, predictionFake, predictionReal;
         // Autocast covers the forward passes only; backward runs each op in the type its forward used. Losses in fp32.
         using (Autocast.Enter(Device, computeType))
         {
             fake = Generator.forward(condition);
+            PhaseTimes?.End("G forward");
             SetRequiresGrad(Discriminator, true);
             predictionFake = Discriminator.forward(cat([condition, fake.detach()], 1));
             predictionReal = Discriminator.forward(cat([condition, target], 1));
         }
+        PhaseTimes?.End("D forward (fake, real)");
         DiscriminatorOptimizer.ZeroGrad();
         var lossFake = GanLoss.Compute(options.GanMode, predictionFake.to(ScalarType.Float32), targetIsReal: false);
         var lossReal = GanLoss.Compute(options.GanMode, predictionReal.to(ScalarType.Float32), targetIsReal: true);
         var lossD = (lossFake + lossReal) * 0.5;
         lossD.backward();
+        PhaseTimes?.End("D loss and backward");
         DiscriminatorOptimizer.Step();
+        PhaseTimes?.End("D Adam");
 
         // D's weights get no gradients from G's loss (the reference's set_requires_grad(netD, False)).
         SetRequiresGrad(Discriminator, false);
         Tensor predictionForGenerator;
         using (Autocast.Enter(Device, computeType))
             predictionForGenerator = Discriminator.forward(cat([condition, fake], 1));
+        PhaseTimes?.End("D forward (for G)");
         GeneratorOptimizer.ZeroGrad();
         var lossGan = GanLoss.Compute(options.GanMode, predictionForGenerator.to(ScalarType.Float32), targetIsReal: true);
         var lossL1 = nn.functional.l1_loss(fake.to(ScalarType.Float32), target) * options.LambdaL1;
         var lossG = lossGan + lossL1;
         lossG.backward();
+        PhaseTimes?.End("G loss and backward");
         GeneratorOptimizer.Step();
+        PhaseTimes?.End("G Adam");
 
-        return new StepLosses(lossGan.item<float>(), lossL1.item<float>(), lossReal.item<float>(), lossFake.item<float>());
+        var losses = new StepLosses(lossGan.item<float>(), lossL1.item<float>(), lossReal.item<float>(), lossFake.item<float>());
+        PhaseTimes?.End("losses to the host");
+        return losses;
     }
 
     private static void SetRequiresGrad(nn.Module module, bool value)
