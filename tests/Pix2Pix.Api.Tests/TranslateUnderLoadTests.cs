@@ -64,5 +64,23 @@ public sealed class TranslateUnderLoadTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task PngAnswers_StoredByDefault_DeflatedAtTheConfiguredLevel()
+    {
+        var lengths = new List<long>();
+        foreach (var level in new[] { null, "BestSpeed" })
+        {
+            var (client, modelIds) = await StartWithModelsAsync(level is null ? [] : new() { ["Inference:PngCompression"] = level }, models: 1);
+            using var response = await TranslateAsync(client, modelIds[0]);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            var png = await response.Content.ReadAsByteArrayAsync();
+            using var image = SixLabors.ImageSharp.Image.Load<SixLabors.ImageSharp.PixelFormats.Rgb24>(png);
+            Assert.Equal((32, 32), (image.Width, image.Height));
+            lengths.Add(png.Length);
+        }
+        Assert.True(lengths[0] > 32 * (1 + 32 * 3), $"the default answer ({lengths[0]} bytes) is smaller than its rows: it was compressed");
+        Assert.True(lengths[1] < lengths[0], $"BestSpeed ({lengths[1]} bytes) is not smaller than no compression ({lengths[0]} bytes)");
+    }
+
     public void Dispose() => apps.ForEach(app => app.Dispose());
 }

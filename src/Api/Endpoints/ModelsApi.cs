@@ -286,7 +286,8 @@ public static class ModelsApi
 
     private static async Task<IResult> TranslateAsync(
         Guid id, HttpRequest request, [FromQuery] int? version, [FromQuery] string? mode, ModelStore models, TranslatorCache cache,
-        InferenceExecutor executor, ServiceMetrics metrics, IOptions<UploadOptions> uploads, CancellationToken cancellationToken)
+        InferenceExecutor executor, ServiceMetrics metrics, IOptions<UploadOptions> uploads, IOptions<InferenceOptions> inference,
+        CancellationToken cancellationToken)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         if (ParseMode(mode) is not { } fit)
@@ -311,7 +312,7 @@ public static class ModelsApi
             && !request.GetTypedHeaders().Accept.Any(a => a.MediaType.Equals("image/png", StringComparison.OrdinalIgnoreCase));
         var encoded = new MemoryStream();
         if (jpeg) await output.SaveAsJpegAsync(encoded, new JpegEncoder { Quality = 92 }, cancellationToken);
-        else await output.SaveAsPngAsync(encoded, FastPng, cancellationToken);
+        else await output.SaveAsPngAsync(encoded, PngEncoderFor(inference.Value.PngCompression), cancellationToken);
         encoded.Position = 0;
         var precision = lease.Translator.Precision.ToString().ToLowerInvariant();
         request.HttpContext.Response.Headers[PrecisionHeader] = precision;
@@ -328,8 +329,10 @@ public static class ModelsApi
     /// <summary>The precision the output was computed in (<c>float32</c> or <c>bfloat16</c>), on every translation.</summary>
     public const string PrecisionHeader = "X-Inference-Precision";
 
-    /// <summary>Responses favour time over size: the default level costs more CPU than it saves on the wire here.</summary>
-    private static readonly PngEncoder FastPng = new() { CompressionLevel = PngCompressionLevel.BestSpeed };
+    /// <summary>Without compression, row filters only cost time: they exist to make rows compress better.</summary>
+    private static PngEncoder PngEncoderFor(PngCompressionLevel level) => level == PngCompressionLevel.NoCompression
+        ? new PngEncoder { CompressionLevel = level, FilterMethod = PngFilterMethod.None }
+        : new PngEncoder { CompressionLevel = level };
 
     /// <summary>Only the formats translate accepts: a body in any other format is never handed to another decoder.</summary>
     private static readonly Configuration PngAndJpeg = new(new PngConfigurationModule(), new JpegConfigurationModule());
