@@ -48,7 +48,9 @@ MODEL=$(curl -sf -H "$AUTH" -F "file=@$PACKAGE" -F name=bench -F 'manifest={"gen
   "$API/models/import" | python3 -c 'import json,sys; print(json.load(sys.stdin)["modelId"])')
 curl -sf -H "$AUTH" -H "Content-Type: image/png" --data-binary "@$WORK/256.png" "$API/models/$MODEL/translate" -o /dev/null
 
-$BENCH load --url "$API" --model "$MODEL" --key "$KEY" --image "$WORK/256.png" --clients 8:5 >/dev/null   # warm-up: JIT, thread pool
+# Warm-up: the thread pool, and the JIT's tiers (its background compiler stays busy for several seconds under load,
+# on the cores the forwards need).
+$BENCH load --url "$API" --model "$MODEL" --key "$KEY" --image "$WORK/256.png" --clients 8:15 >/dev/null
 $BENCH load --url "$API" --model "$MODEL" --key "$KEY" --image "$WORK/256.png" --clients 1:20,8:20,48:20 | tee -a "$RESULTS"
 
 rss() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$API_PID/status"; }
