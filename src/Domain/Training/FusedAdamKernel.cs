@@ -25,10 +25,7 @@ public static unsafe partial class FusedAdamKernel
         float SqrtBiasCorrection2, float Epsilon, float NegativeStepSize);
 
     /// <summary>A piece of one parameter: its gradient (fp32, or bf16 where it has a copy) and its copy (0: none).</summary>
-    private readonly record struct Chunk(long Offset, nint Gradient, nint Copy, int Length)
-    {
-        public bool HasCopy => Copy != 0;
-    }
+    private readonly record struct Chunk(long Offset, nint Gradient, nint Copy, int Length);
 
     /// <param name="gradients">One contiguous tensor per parameter, in the order of the parameters' segments of the flat
     /// buffers: fp32, or bf16 for a parameter with a copy.</param>
@@ -62,13 +59,9 @@ public static unsafe partial class FusedAdamKernel
                 float* roots = stackalloc float[ChunkElements];
                 UpdateChunkAsTorchSharp(values, gradients, averages, squares, roots, chunk.Length, scalars);
             }
-            else if (chunk.HasCopy)
-            {
-                UpdateChunkWithCopy(values, (ushort*)chunk.Gradient, averages, squares, (ushort*)chunk.Copy, chunk.Length, scalars);
-            }
             else
             {
-                UpdateChunk(values, gradients, averages, squares, chunk.Length, scalars);
+                UpdateChunk(values, (void*)chunk.Gradient, averages, squares, (ushort*)chunk.Copy, chunk.Length, scalars);
             }
         });
     }
@@ -107,7 +100,11 @@ public static unsafe partial class FusedAdamKernel
             p[i] = p[i] + s.NegativeStepSize * m[i] / (roots[i] / s.SqrtBiasCorrection2 + s.Epsilon);
     }
 
-    private static void UpdateChunk(float* p, float* g, float* m, float* v, int length, in Scalars s)
+    /// <summary>
+    /// One pass with the CPU's square root. Without a copy the gradient <paramref name="g"/> is fp32; with one it is the
+    /// copy's bf16 gradient, and the copy gets the new value rounded to bf16.
+    /// </summary>
+    private static void UpdateChunk(float* p, void* g, float* m, float* v, ushort* copy, int length, in Scalars s)
     {
         int i = 0;
         if (Vector512.IsHardwareAccelerated)
@@ -118,53 +115,35 @@ public static unsafe partial class FusedAdamKernel
                 Vector512.Create(s.Epsilon), Vector512.Create(s.NegativeStepSize));
             for (; i <= length - 16; i += 16)
             {
-                var gradient = Vector512.Load(g + i);
-                var average = Vector512.FusedMultiplyAdd(gradient, oneMinusBeta1, Vector512.Load(m + i) * beta1);
-                var square = Vector512.FusedMultiplyAdd(oneMinusBeta2 * gradient, gradient, Vector512.Load(v + i) * beta2);
-                average.Store(m + i);
-                square.Store(v + i);
-                (Vector512.Load(p + i) + negativeStepSize * average / (Vector512.Sqrt(square) / sqrtBiasCorrection2 + epsilon)).Store(p + i);
-            }
-        }
-        for (; i < length; i++)
-        {
-            m[i] = MathF.FusedMultiplyAdd(g[i], s.OneMinusBeta1, m[i] * s.Beta1);
-            v[i] = MathF.FusedMultiplyAdd(s.OneMinusBeta2 * g[i], g[i], v[i] * s.Beta2);
-            p[i] = p[i] + s.NegativeStepSize * m[i] / (MathF.Sqrt(v[i]) / s.SqrtBiasCorrection2 + s.Epsilon);
-        }
-    }
-
-    private static void UpdateChunkWithCopy(float* p, ushort* g, float* m, float* v, ushort* copy, int length, in Scalars s)
-    {
-        int i = 0;
-        if (Vector512.IsHardwareAccelerated)
-        {
-            var (beta1, oneMinusBeta1, beta2, oneMinusBeta2) = (Vector512.Create(s.Beta1), Vector512.Create(s.OneMinusBeta1),
-                Vector512.Create(s.Beta2), Vector512.Create(s.OneMinusBeta2));
-            var (sqrtBiasCorrection2, epsilon, negativeStepSize) = (Vector512.Create(s.SqrtBiasCorrection2),
-                Vector512.Create(s.Epsilon), Vector512.Create(s.NegativeStepSize));
-            for (; i <= length - 16; i += 16)
-            {
-                var (lower, upper) = Vector256.Widen(Vector256.Load(g + i));
-                var gradient = Vector512.ShiftLeft(Vector512.Create(lower, upper), 16).AsSingle();
+                var gradient = copy == null ? Vector512.Load((float*)g + i) : Widen(Vector256.Load((ushort*)g + i));
                 var average = Vector512.FusedMultiplyAdd(gradient, oneMinusBeta1, Vector512.Load(m + i) * beta1);
                 var square = Vector512.FusedMultiplyAdd(oneMinusBeta2 * gradient, gradient, Vector512.Load(v + i) * beta2);
                 average.Store(m + i);
                 square.Store(v + i);
                 var value = Vector512.Load(p + i) + negativeStepSize * average / (Vector512.Sqrt(square) / sqrtBiasCorrection2 + epsilon);
                 value.Store(p + i);
-                var rounded = ToBFloat16(value);
-                Vector256.Narrow(rounded.GetLower(), rounded.GetUpper()).Store(copy + i);
+                if (copy != null)
+                {
+                    var rounded = ToBFloat16(value);
+                    Vector256.Narrow(rounded.GetLower(), rounded.GetUpper()).Store(copy + i);
+                }
             }
         }
         for (; i < length; i++)
         {
-            float gradient = BitConverter.Int32BitsToSingle(g[i] << 16);
+            float gradient = copy == null ? ((float*)g)[i] : BitConverter.Int32BitsToSingle(((ushort*)g)[i] << 16);
             m[i] = MathF.FusedMultiplyAdd(gradient, s.OneMinusBeta1, m[i] * s.Beta1);
             v[i] = MathF.FusedMultiplyAdd(s.OneMinusBeta2 * gradient, gradient, v[i] * s.Beta2);
             p[i] = p[i] + s.NegativeStepSize * m[i] / (MathF.Sqrt(v[i]) / s.SqrtBiasCorrection2 + s.Epsilon);
-            copy[i] = ToBFloat16(p[i]);
+            if (copy != null) copy[i] = ToBFloat16(p[i]);
         }
+    }
+
+    /// <summary>16 bf16 values to fp32: exact, the bf16 bits become the high half.</summary>
+    private static Vector512<float> Widen(Vector256<ushort> bf16)
+    {
+        var (lower, upper) = Vector256.Widen(bf16);
+        return Vector512.ShiftLeft(Vector512.Create(lower, upper), 16).AsSingle();
     }
 
     /// <summary>fp32 → bf16 bits, rounded to nearest even as c10::BFloat16 does (NaN → 0x7FC0), in the low 16 bits of each lane.</summary>
