@@ -80,12 +80,9 @@ public class MixedPrecisionTests
     [Fact]
     public void FlatAdam_SameGradients_BitForBitTheSameAsTorchSharpsAdam()
     {
-        var options = TestOptions.Tiny() with { GeneratorFilters = 8 };
-        random.manual_seed(11);
-        using var reference = NetworkFactory.CreateGenerator(options.Network);
-        using var fused = NetworkFactory.CreateGenerator(options.Network);
-        using (no_grad())
-            foreach (var (a, b) in reference.parameters().Zip(fused.parameters())) b.copy_(a);
+        var generators = TwoEqualGenerators(seed: 11);
+        using var reference = generators.First;
+        using var fused = generators.Second;
         using var adam = optim.Adam(reference.parameters(), 2e-4, 0.5, 0.999);
         using var flat = new FlatAdam(fused.parameters(), 2e-4, 0.5, 0.999);
 
@@ -96,14 +93,7 @@ public class MixedPrecisionTests
                 foreach (var group in adam.ParamGroups) group.LearningRate = 1e-4;
                 flat.LearningRate = 1e-4;
             }
-            adam.zero_grad();
-            flat.ZeroGrad();
-            using var scope = NewDisposeScope();
-            var input = rand(1, 3, 32, 32);
-            reference.forward(input).square().mean().backward();
-            fused.forward(input).square().mean().backward();
-            adam.step();
-            flat.Step();
+            StepBoth(reference, adam, fused, flat);
         }
 
         foreach (var ((name, a), b) in reference.named_parameters().Zip(fused.parameters()))
@@ -118,27 +108,14 @@ public class MixedPrecisionTests
     [Fact]
     public void FlatAdam_CpuSquareRoot_StaysWithinRoundingOfTorchSharpsAdam()
     {
-        var options = TestOptions.Tiny() with { GeneratorFilters = 8 };
-        random.manual_seed(13);
-        using var reference = NetworkFactory.CreateGenerator(options.Network);
-        using var fused = NetworkFactory.CreateGenerator(options.Network);
-        using (no_grad())
-            foreach (var (a, b) in reference.parameters().Zip(fused.parameters())) b.copy_(a);
+        var generators = TwoEqualGenerators(seed: 13);
+        using var reference = generators.First;
+        using var fused = generators.Second;
         using var adam = optim.Adam(reference.parameters(), 2e-4, 0.5, 0.999);
         using var flat = new FlatAdam(fused.parameters(), 2e-4, 0.5, 0.999, matchTorchSharp: false);
         var before = fused.parameters().Select(p => p.detach().clone()).ToList();
 
-        for (int step = 1; step <= 6; step++)
-        {
-            adam.zero_grad();
-            flat.ZeroGrad();
-            using var scope = NewDisposeScope();
-            var input = rand(1, 3, 32, 32);
-            reference.forward(input).square().mean().backward();
-            fused.forward(input).square().mean().backward();
-            adam.step();
-            flat.Step();
-        }
+        for (int step = 1; step <= 6; step++) StepBoth(reference, adam, fused, flat);
 
         // Six steps of 2e-4 move a weight by up to 1.2e-3; the two square roots differ in the last bit of a few elements.
         foreach (var (((name, a), b), start) in reference.named_parameters().Zip(fused.parameters()).Zip(before))
@@ -151,13 +128,10 @@ public class MixedPrecisionTests
     [Fact]
     public void FlatAdam_Bf16WeightCopies_TrainToTheSameBitsAsAutocastCastingTheWeights()
     {
-        var options = TestOptions.Tiny() with { GeneratorFilters = 8 };
         set_num_threads(TestOptions.Runtime.Threads);
-        random.manual_seed(14);
-        using var cast = NetworkFactory.CreateGenerator(options.Network);
-        using var copied = NetworkFactory.CreateGenerator(options.Network);
-        using (no_grad())
-            foreach (var (a, b) in cast.parameters().Zip(copied.parameters())) b.copy_(a);
+        var generators = TwoEqualGenerators(seed: 14);
+        using var cast = generators.First;
+        using var copied = generators.Second;
         cast.eval(); // no dropout: both networks see the same computation
         copied.eval();
         var layers = copied.modules().OfType<IHasTrainingWeightCopy>().ToList();
@@ -254,6 +228,31 @@ public class MixedPrecisionTests
         using var input = rand(1, 3, 32, 32) * 2 - 1;
         using var target = rand(1, 3, 32, 32) * 2 - 1;
         Assert.Equal(model.TrainStep(input, target), resumed.TrainStep(input, target));
+    }
+
+    /// <summary>Two generators of the tiny recipe with 8 filters and the same weights.</summary>
+    private static (nn.Module<Tensor, Tensor> First, nn.Module<Tensor, Tensor> Second) TwoEqualGenerators(int seed)
+    {
+        var options = TestOptions.Tiny() with { GeneratorFilters = 8 };
+        random.manual_seed(seed);
+        var first = NetworkFactory.CreateGenerator(options.Network);
+        var second = NetworkFactory.CreateGenerator(options.Network);
+        using (no_grad())
+            foreach (var (a, b) in first.parameters().Zip(second.parameters())) b.copy_(a);
+        return (first, second);
+    }
+
+    /// <summary>One step of TorchSharp's Adam on one generator and of FlatAdam on the other, same input and loss.</summary>
+    private static void StepBoth(nn.Module<Tensor, Tensor> reference, Adam adam, nn.Module<Tensor, Tensor> fused, FlatAdam flat)
+    {
+        adam.zero_grad();
+        flat.ZeroGrad();
+        using var scope = NewDisposeScope();
+        var input = rand(1, 3, 32, 32);
+        reference.forward(input).square().mean().backward();
+        fused.forward(input).square().mean().backward();
+        adam.step();
+        flat.Step();
     }
 
     private static bool Same(Tensor a, Tensor b)
